@@ -1,0 +1,1 @@
+"""Benchmarks: each module measures one figure that docs/benchmarks.md reports."""

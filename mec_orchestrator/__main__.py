@@ -1,0 +1,3 @@
+from mec_orchestrator.cli import main
+
+main()

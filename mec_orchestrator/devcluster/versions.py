@@ -1,0 +1,137 @@
+"""The pinned versions of every control-plane component and how each is built from Go modules.
+
+Pure data: which Go module provides which binary, and what its wrapper go.mod must say.
+Kept apart from the build code so that bumping a version is a one-line, reviewable change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KUBERNETES_VERSION = "v1.36.3"
+ETCD_VERSION = "v3.6.8"  # the version kubernetes v1.36.3 pins in build/dependencies.yaml
+KWOK_VERSION = "v0.8.0"
+HELM_VERSION = "v3.22.0"
+BUF_VERSION = "v1.75.0"
+
+
+def staging_version(kubernetes_version: str) -> str:
+    """Version of the k8s.io staging modules: v0.Y.Z for Kubernetes v1.Y.Z."""
+    major, minor, patch = kubernetes_version.lstrip("v").split(".")
+    if major != "1":
+        raise ValueError(f"unexpected Kubernetes version {kubernetes_version!r}")
+    return f"v0.{minor}.{patch}"
+
+
+@dataclass(frozen=True)
+class GoTool:
+    """One Go build that yields one or more binaries.
+
+    ``module`` is required at ``version`` by a generated wrapper module; ``replace_from_gomod``
+    says that every local (``=> ./...`` or ``=> ../...``) replace in the upstream go.mod must be
+    turned into a replace by the published module at ``replace_version`` — this is what makes
+    ``k8s.io/kubernetes`` (staging modules) and etcd's server (sibling modules) buildable outside
+    their repositories.
+    """
+
+    name: str
+    module: str
+    version: str
+    packages: dict[str, str]  # binary name -> Go package path
+    version_flag: tuple[str, ...]
+    ldflags: tuple[str, ...] = ()
+    replace_from_gomod: bool = False
+    replace_version: str = ""
+    extra_replaces: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def binaries(self) -> tuple[str, ...]:
+        return tuple(self.packages)
+
+    @property
+    def expected_version(self) -> str:
+        """The version string a binary of this tool must report (without the leading v)."""
+        return self.version.lstrip("v")
+
+
+def _kubernetes_ldflags(version: str) -> tuple[str, ...]:
+    major, minor, _ = version.lstrip("v").split(".")
+    pkg = "k8s.io/component-base/version"
+    return (
+        f"-X {pkg}.gitVersion={version}",
+        f"-X {pkg}.gitMajor={major}",
+        f"-X {pkg}.gitMinor={minor}",
+        f"-X {pkg}.gitTreeState=clean",
+        f"-X {pkg}.buildDate=1970-01-01T00:00:00Z",
+        "-s",
+        "-w",
+    )
+
+
+def kubernetes_tool(version: str = KUBERNETES_VERSION) -> GoTool:
+    base = "k8s.io/kubernetes/cmd"
+    return GoTool(
+        name="kubernetes",
+        module="k8s.io/kubernetes",
+        version=version,
+        packages={
+            "kube-apiserver": f"{base}/kube-apiserver",
+            "kube-controller-manager": f"{base}/kube-controller-manager",
+            "kube-scheduler": f"{base}/kube-scheduler",
+            "kubectl": f"{base}/kubectl",
+        },
+        version_flag=("--version",),
+        ldflags=_kubernetes_ldflags(version),
+        replace_from_gomod=True,
+        replace_version=staging_version(version),
+    )
+
+
+def etcd_tool(version: str = ETCD_VERSION) -> GoTool:
+    return GoTool(
+        name="etcd",
+        module="go.etcd.io/etcd/server/v3",
+        version=version,
+        packages={"etcd": "go.etcd.io/etcd/server/v3"},
+        version_flag=("--version",),
+        ldflags=("-s", "-w"),
+        replace_from_gomod=True,
+        replace_version=version,
+    )
+
+
+def kwok_tool(version: str = KWOK_VERSION) -> GoTool:
+    return GoTool(
+        name="kwok",
+        module="sigs.k8s.io/kwok",
+        version=version,
+        packages={"kwok": "sigs.k8s.io/kwok/cmd/kwok"},
+        version_flag=("--version",),
+        ldflags=(f"-X sigs.k8s.io/kwok/pkg/consts.Version={version}", "-s", "-w"),
+    )
+
+
+def helm_tool(version: str = HELM_VERSION) -> GoTool:
+    return GoTool(
+        name="helm",
+        module="helm.sh/helm/v3",
+        version=version,
+        packages={"helm": "helm.sh/helm/v3/cmd/helm"},
+        version_flag=("version", "--short"),
+        ldflags=(f"-X helm.sh/helm/v3/internal/version.version={version}", "-s", "-w"),
+    )
+
+
+def buf_tool(version: str = BUF_VERSION) -> GoTool:
+    return GoTool(
+        name="buf",
+        module="github.com/bufbuild/buf",
+        version=version,
+        packages={"buf": "github.com/bufbuild/buf/cmd/buf"},
+        version_flag=("--version",),
+        ldflags=("-s", "-w"),
+    )
+
+
+def default_tools() -> tuple[GoTool, ...]:
+    return (kubernetes_tool(), etcd_tool(), kwok_tool(), helm_tool(), buf_tool())

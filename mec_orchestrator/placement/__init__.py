@@ -1,0 +1,1 @@
+"""Pure decisions: latency matrix, nearest-host choice, mobility policy, handover plans. No I/O."""

@@ -1,0 +1,1 @@
+"""Simulation inputs and tooling: real topologies from datasets, mobility, emulated users."""
