@@ -1,0 +1,88 @@
+"""Shared fixtures: one real local control plane per test session.
+
+`control_plane` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
+(three edge-host nodes: edge-a, edge-b, edge-c) in a temporary directory and stops them at the
+end. `api` gives an authenticated kubernetes_asyncio client, `kubectl` runs the real kubectl.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes_asyncio import client, config
+
+from mec_orchestrator.devcluster import ClusterInfo, DevCluster, DevClusterSettings
+
+EDGE_HOSTS = ("edge-a", "edge-b", "edge-c")
+
+Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
+    settings = DevClusterSettings(state_dir=tmp_path_factory.mktemp("devcluster"))
+    cluster = DevCluster(settings)
+    info = cluster.up(list(EDGE_HOSTS))
+    try:
+        yield info
+    finally:
+        cluster.down()
+
+
+@pytest.fixture
+async def api(control_plane: ClusterInfo) -> AsyncIterator[client.ApiClient]:
+    configuration = client.Configuration()
+    await config.load_kube_config(
+        config_file=str(control_plane.kubeconfig), client_configuration=configuration
+    )
+    async with client.ApiClient(configuration) as api_client:
+        yield api_client
+
+
+@pytest.fixture
+def cluster_env(control_plane: ClusterInfo) -> dict[str, str]:
+    """Environment in which kubectl and helm talk to the test control plane."""
+    values = control_plane.env()
+    path = values.pop("MEC_DEVCLUSTER_PATH")
+    return {**os.environ, **values, "PATH": f"{path}:{os.environ.get('PATH', '')}"}
+
+
+@pytest.fixture
+def kubectl(control_plane: ClusterInfo, cluster_env: dict[str, str]) -> Kubectl:
+    binary = str(control_plane.binaries["kubectl"])
+
+    def run(
+        *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [binary, *args],
+            env=cluster_env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+        )
+
+    return run
+
+
+@pytest.fixture
+async def namespace(api: client.ApiClient) -> AsyncIterator[str]:
+    """A fresh namespace for one test, deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    core = client.CoreV1Api(api)
+    await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+        yield name
+    finally:
+        await core.delete_namespace(name)
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
