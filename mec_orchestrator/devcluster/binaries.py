@@ -49,7 +49,7 @@ def reported_version(binary: Path, tool: GoTool) -> str:
     """What the binary says its version is (stdout and stderr joined), or '' when it fails."""
     try:
         done = subprocess.run(
-            [str(binary), *tool.version_flag],
+            [str(binary), *tool.version_flag_for(binary.name)],
             capture_output=True,
             text=True,
             timeout=20,

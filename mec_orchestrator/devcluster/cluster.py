@@ -10,6 +10,7 @@ started and verifies that none is left, `status` says what runs and whether it i
 from __future__ import annotations
 
 import json
+from importlib import resources
 import shutil
 import socket
 import ssl
@@ -360,6 +361,7 @@ class DevCluster:
         return [
             str(bins["kwok"]),
             f"--kubeconfig={keys.kubeconfig(pki.KWOK)}",
+            f"--config={resources.files('mec_orchestrator.devcluster') / 'kwok-stages.yaml'}",
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={nodes.KWOK_ANNOTATION}=fake",
             "--node-lease-duration-seconds=40",

@@ -12,7 +12,7 @@ KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.8"  # the version kubernetes v1.36.3 pins in build/dependencies.yaml
 KWOK_VERSION = "v0.8.0"
 HELM_VERSION = "v3.22.0"
-BUF_VERSION = "v1.75.0"
+BUF_VERSION = "v1.66.0"  # newer releases need module versions the proxy does not serve
 
 
 def staging_version(kubernetes_version: str) -> str:
@@ -43,6 +43,10 @@ class GoTool:
     replace_from_gomod: bool = False
     replace_version: str = ""
     extra_replaces: dict[str, str] = field(default_factory=dict)
+    version_flag_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def version_flag_for(self, binary: str) -> tuple[str, ...]:
+        return self.version_flag_overrides.get(binary, self.version_flag)
 
     @property
     def binaries(self) -> tuple[str, ...]:
@@ -81,6 +85,7 @@ def kubernetes_tool(version: str = KUBERNETES_VERSION) -> GoTool:
             "kubectl": f"{base}/kubectl",
         },
         version_flag=("--version",),
+        version_flag_overrides={"kubectl": ("version", "--client")},
         ldflags=_kubernetes_ldflags(version),
         replace_from_gomod=True,
         replace_version=staging_version(version),
