@@ -10,7 +10,6 @@ started and verifies that none is left, `status` says what runs and whether it i
 from __future__ import annotations
 
 import json
-from importlib import resources
 import shutil
 import socket
 import ssl
@@ -18,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from importlib import resources
 from pathlib import Path
 
 import httpx
