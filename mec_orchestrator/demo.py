@@ -1,13 +1,16 @@
 """`mec-orchestrator demo`: the main job, run by the README's first command.
 
 Today it brings up the local control plane with edge hosts at real Melbourne CBD radio sites,
-runs one app instance per edge host pinned by node selector (what the operator will do from
-EdgeApps), shows them coming up live and ends with a report. It grows with the orchestrator.
+installs the CRDs and the example EdgeHosts, Zones and AR EdgeApp, runs one app instance per edge
+host pinned by node selector (what the operator will do from EdgeApps), shows them coming up
+live and ends with a report. It grows with the orchestrator.
 """
 
 from __future__ import annotations
 
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,6 +23,8 @@ from mec_orchestrator.devcluster.settings import DevClusterSettings
 from mec_orchestrator.sim.topology import Site, melbourne_sites, spread_sites
 
 NAMESPACE = "default"
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = ("edgehosts.yaml", "zones.yaml", "edgeapp-ar-navigator.yaml")
 
 
 def _say(message: str) -> None:
@@ -60,6 +65,26 @@ def _running_by_host(client: httpx.Client, app: str) -> dict[str, int]:
     return running
 
 
+def _kubectl(info: ClusterInfo, *args: str) -> str:
+    env = {"KUBECONFIG": str(info.kubeconfig), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [str(info.binaries["kubectl"]), *args], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise DevClusterError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def install_resources(info: ClusterInfo) -> None:
+    """Install the CRDs, wait until they are served, apply the example resources."""
+    _kubectl(info, "apply", "--server-side", "-f", str(REPO / "crds"))
+    _kubectl(info, "wait", "--for=condition=Established", "--timeout=30s", "-f", str(REPO / "crds"))
+    for example in EXAMPLES:
+        _kubectl(
+            info, "apply", "--server-side", "-n", NAMESPACE, "-f", str(REPO / "examples" / example)
+        )
+
+
 def run_demo(hosts: int, app: str, keep: bool) -> None:
     sites: list[Site] = spread_sites(melbourne_sites(), hosts)
     names = [f"site-{s.site_id}" for s in sites]
@@ -69,6 +94,8 @@ def run_demo(hosts: int, app: str, keep: bool) -> None:
     )
     cluster = DevCluster(DevClusterSettings(), _say)
     info: ClusterInfo = cluster.up(names)
+    _say("installing the CRDs and the example EdgeHosts, Zones and EdgeApp (examples/)")
+    install_resources(info)
     started = time.monotonic()
     first_running: dict[str, float] = {}
     with admin_client(info) as client:
@@ -110,12 +137,16 @@ def run_demo(hosts: int, app: str, keep: bool) -> None:
             f"  {name:<16} {site.latitude:9.5f} {site.longitude:10.5f}"
             f"  {after:>13}  {site.name[:40]}"
         )
+    click.echo("\n$ kubectl get edgehosts,zones")
+    click.echo(_kubectl(info, "get", "edgehosts,zones").rstrip())
+    click.echo("\n$ kubectl get edgeapps -A")
+    click.echo(_kubectl(info, "get", "edgeapps", "-A").rstrip())
     if len(first_running) != len(names):
         raise click.ClickException("some instances did not reach Running within 60 s")
     if keep:
         click.echo(
             "\nThe control plane keeps running:"
-            ' eval "$(mec-orchestrator devcluster env)"; kubectl get pods -o wide'
+            ' eval "$(.venv/bin/mec-orchestrator devcluster env)"; kubectl get pods -o wide'
         )
         click.echo("Stop it with: make down")
     else:
@@ -127,7 +158,7 @@ def run_demo(hosts: int, app: str, keep: bool) -> None:
 @click.option(
     "--hosts", default=6, show_default=True, help="Edge hosts (spread over the 125 sites)."
 )
-@click.option("--app", default="ar-overlay", show_default=True, help="Name of the demo app.")
+@click.option("--app", default="ar-navigator", show_default=True, help="Name of the demo app.")
 @click.option(
     "--keep/--no-keep", default=True, show_default=True, help="Leave the control plane running."
 )
