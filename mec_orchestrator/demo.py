@@ -8,6 +8,7 @@ live and ends with a report. It grows with the orchestrator.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -66,7 +67,7 @@ def _running_by_host(client: httpx.Client, app: str) -> dict[str, int]:
 
 
 def _kubectl(info: ClusterInfo, *args: str) -> str:
-    env = {"KUBECONFIG": str(info.kubeconfig), "PATH": "/usr/bin:/bin"}
+    env = {**os.environ, "KUBECONFIG": str(info.kubeconfig)}
     done = subprocess.run(
         [str(info.binaries["kubectl"]), *args], env=env, capture_output=True, text=True, check=False
     )
