@@ -1,0 +1,171 @@
+"""The operator's in-memory view of the cluster, fed by kopf watch events.
+
+Nodes, EdgeHosts, Zones and instance Deployments arrive as events; this view turns them into
+the reconciler's HostView / AccessPointView / Latency facts. Measured round-trip times live in
+the placement engine's latency matrix (fed from EdgeHost status summaries today, and directly by
+agents); where a pair was never measured, an estimate from distance keeps a new cluster usable
+and is reported as an estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mec_orchestrator.model import EDGE_HOST_LABEL, EdgeHost, Zone
+from mec_orchestrator.placement import LatencyMatrix, LatencyMetric, LatencySettings
+from mec_orchestrator.reconcile.manifests import APP_LABEL
+from mec_orchestrator.reconcile.views import AccessPointView, HostView, Latency, LatencyLookup
+from mec_orchestrator.sim.topology import distance_km
+
+RADIO_FLOOR_RTT_MS = 1.0  # radio + processing, both ways, for distance-based estimates
+FIBRE_RTT_MS_PER_KM = 0.02  # ~10 µs per km each way
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    host: str
+    ready: bool
+    unschedulable: bool
+
+
+def node_facts(body: Mapping[str, Any]) -> NodeFacts | None:
+    labels = body.get("metadata", {}).get("labels") or {}
+    host = labels.get(EDGE_HOST_LABEL)
+    if not host:
+        return None
+    conditions = (body.get("status") or {}).get("conditions") or []
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    taints = (body.get("spec") or {}).get("taints") or []
+    not_ready_taint = any(t.get("key") == "node.kubernetes.io/unreachable" for t in taints)
+    return NodeFacts(
+        host=host,
+        ready=ready and not not_ready_taint,
+        unschedulable=bool((body.get("spec") or {}).get("unschedulable")),
+    )
+
+
+@dataclass
+class ClusterView:
+    """What the operator knows; every mutation says whether placement may have changed."""
+
+    nodes: dict[str, NodeFacts] = field(default_factory=dict)
+    edge_hosts: dict[str, EdgeHost] = field(default_factory=dict)
+    zones: dict[str, Zone] = field(default_factory=dict)
+    instances: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # uid -> ns, app, host
+    latency: LatencyMatrix = field(default_factory=lambda: LatencyMatrix(LatencySettings()))
+    summaries: dict[tuple[str, str], float] = field(default_factory=dict)  # (ap, host) -> p50
+    lost_agents: set[str] = field(default_factory=set)
+
+    def _host_snapshot(self) -> list[HostView]:
+        return self.host_views(exclude_app=None)
+
+    def update_node(self, name: str, body: Mapping[str, Any] | None) -> bool:
+        before = self._host_snapshot()
+        facts = node_facts(body) if body is not None else None
+        if facts is None:
+            self.nodes.pop(name, None)
+        else:
+            self.nodes[name] = facts
+        return self._host_snapshot() != before
+
+    def update_edge_host(self, name: str, body: Mapping[str, Any] | None) -> bool:
+        before = (self._host_snapshot(), self._rtts())
+        if body is None:
+            self.edge_hosts.pop(name, None)
+        else:
+            host = EdgeHost.model_validate(body)
+            self.edge_hosts[name] = host
+            for pair in [p for p in self.summaries if p[1] == name]:
+                del self.summaries[pair]
+            for entry in (host.status.access_point_rtt if host.status else None) or []:
+                self.summaries[(entry.access_point_id, name)] = entry.p50_ms
+        return (self._host_snapshot(), self._rtts()) != before
+
+    def _rtts(self) -> dict[tuple[str, str], float]:
+        return dict(self.summaries)
+
+    def update_zone(self, name: str, body: Mapping[str, Any] | None) -> bool:
+        before = self.access_points()
+        if body is None:
+            self.zones.pop(name, None)
+        else:
+            self.zones[name] = Zone.model_validate(body)
+        return self.access_points() != before
+
+    def update_instance(self, uid: str, body: Mapping[str, Any] | None) -> None:
+        labels = (body or {}).get("metadata", {}).get("labels") or {}
+        if body is None or APP_LABEL not in labels or EDGE_HOST_LABEL not in labels:
+            self.instances.pop(uid, None)
+            return
+        namespace = body.get("metadata", {}).get("namespace", "")
+        self.instances[uid] = (namespace, labels[APP_LABEL], labels[EDGE_HOST_LABEL])
+
+    def host_names(self) -> list[str]:
+        return sorted({f.host for f in self.nodes.values()})
+
+    def host_views(self, exclude_app: tuple[str, str] | None) -> list[HostView]:
+        per_host: dict[str, int] = {}
+        for namespace, app, host in self.instances.values():
+            if (namespace, app) != exclude_app:
+                per_host[host] = per_host.get(host, 0) + 1
+        views: list[HostView] = []
+        for host in self.host_names():
+            facts = [f for f in self.nodes.values() if f.host == host]
+            ready = [f for f in facts if f.ready]
+            edge_host = self.edge_hosts.get(host)
+            capacity = (
+                edge_host.spec.capacity.instances if edge_host and edge_host.spec.capacity else None
+            )
+            location = (
+                (edge_host.spec.location.latitude, edge_host.spec.location.longitude)
+                if edge_host
+                else None
+            )
+            views.append(
+                HostView(
+                    name=host,
+                    ready=bool(ready),
+                    cordoned=bool(ready) and all(f.unschedulable for f in ready),
+                    agent_lost=host in self.lost_agents,
+                    capacity_instances=capacity,
+                    instances_of_other_apps=per_host.get(host, 0),
+                    location=location,
+                )
+            )
+        return views
+
+    def access_points(self) -> list[AccessPointView]:
+        return sorted(
+            (
+                AccessPointView(
+                    id=ap.id, zone=name, location=(ap.location.latitude, ap.location.longitude)
+                )
+                for name, zone in self.zones.items()
+                for ap in zone.spec.access_points
+            ),
+            key=lambda ap: ap.id,
+        )
+
+    def lookup_latency(self, hosts: list[HostView]) -> LatencyLookup:
+        """A LatencyLookup over the measured matrix, falling back to a distance estimate."""
+        locations = {h.name: h.location for h in hosts}
+        ap_locations = {ap.id: ap.location for ap in self.access_points()}
+
+        def lookup(ap: str, host: str) -> Latency | None:
+            measured = self.latency.value(ap, host, LatencyMetric.EWMA)
+            if measured is None or not self.latency.is_trusted(ap, host):
+                measured = self.summaries.get((ap, host))
+            if measured is not None:
+                return Latency(measured, measured=True)
+            here, there = ap_locations.get(ap), locations.get(host)
+            if here is None or there is None:
+                return None
+            km = distance_km(here[0], here[1], there[0], there[1])
+            return Latency(RADIO_FLOOR_RTT_MS + FIBRE_RTT_MS_PER_KM * km, measured=False)
+
+        return lookup
+
+    def apps_on(self, host: str) -> Iterator[tuple[str, str]]:
+        return iter({(ns, app) for ns, app, h in self.instances.values() if h == host})

@@ -1,0 +1,190 @@
+"""kopf handlers: every watch event updates the cluster view and wakes the EdgeApps it affects.
+
+Each EdgeApp has one daemon that reconciles it when woken (or every resync period), so all
+changes to one app are handled one at a time, and events for many apps run concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from mec_orchestrator import metrics
+from mec_orchestrator.kube import events, instances
+from mec_orchestrator.kube.connection import Connection
+from mec_orchestrator.model import EDGE_HOST_LABEL, GROUP, VERSION
+from mec_orchestrator.operator.cluster_view import ClusterView
+from mec_orchestrator.operator.reconciler import PackageMissingError, reconcile
+from mec_orchestrator.operator.settings import OperatorSettings
+from mec_orchestrator.reconcile.manifests import APP_LABEL
+
+FINALIZER = "mec.dev/finalizer"
+
+
+class Runtime:
+    """Process-wide state shared by the handlers (one per operator process)."""
+
+    def __init__(self, settings: OperatorSettings, connection: Connection) -> None:
+        self.settings = settings
+        self.connection = connection
+        self.view = ClusterView()
+        self.kicks: dict[tuple[str, str], asyncio.Event] = {}
+        self.api: client.ApiClient | None = None
+        self.ready = False
+
+    @property
+    def client(self) -> client.ApiClient:
+        if self.api is None:
+            raise RuntimeError("the operator has not started: no API client yet")
+        return self.api
+
+    def kick(self, namespace: str, name: str) -> None:
+        self.kicks.setdefault((namespace, name), asyncio.Event()).set()
+
+    def kick_all(self) -> None:
+        for event in self.kicks.values():
+            event.set()
+
+
+def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa: PLR0915
+    """Attach every handler to `registry`, closing over `runtime`."""
+
+    @kopf.on.startup(registry=registry)
+    async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.persistence.finalizer = FINALIZER
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="mec.dev")
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix="mec.dev", key="last-handled-configuration"
+        )
+        settings.peering.name = runtime.settings.peering_name
+        settings.peering.priority = runtime.settings.priority
+        settings.peering.lifetime = runtime.settings.peering_lifetime_seconds
+        settings.peering.standalone = runtime.settings.standalone
+        settings.peering.mandatory = not runtime.settings.standalone
+        settings.posting.level = logging.WARNING
+        settings.watching.server_timeout = 300
+        runtime.api = runtime.connection.api_client()
+        if not runtime.settings.standalone:
+            await instances.ensure_peering(runtime.api, runtime.settings.peering_name)
+        runtime.ready = True
+
+    @kopf.on.cleanup(registry=registry)
+    async def close(**_: Any) -> None:
+        runtime.ready = False
+        if runtime.api is not None:
+            await runtime.api.close()
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        c = runtime.connection
+        return kopf.ConnectionInfo(
+            server=c.server,
+            ca_path=c.ca_path,
+            certificate_path=c.certificate_path,
+            private_key_path=c.private_key_path,
+            token=c.token,
+            default_namespace=c.default_namespace,
+        )
+
+    @kopf.on.event("", "v1", "nodes", labels={EDGE_HOST_LABEL: kopf.PRESENT}, registry=registry)
+    def node_changed(name: str, body: kopf.Body, type: str | None, **_: Any) -> None:
+        if runtime.view.update_node(name, None if type == "DELETED" else dict(body)):
+            runtime.kick_all()
+
+    @kopf.on.event(GROUP, VERSION, "edgehosts", registry=registry)
+    def edge_host_changed(name: str, body: kopf.Body, type: str | None, **_: Any) -> None:
+        if runtime.view.update_edge_host(name, None if type == "DELETED" else dict(body)):
+            runtime.kick_all()
+
+    @kopf.on.event(GROUP, VERSION, "zones", registry=registry)
+    def zone_changed(name: str, body: kopf.Body, type: str | None, **_: Any) -> None:
+        if runtime.view.update_zone(name, None if type == "DELETED" else dict(body)):
+            runtime.kick_all()
+
+    @kopf.on.event("apps", "v1", "deployments", labels={APP_LABEL: kopf.PRESENT}, registry=registry)
+    def instance_changed(
+        uid: str,
+        namespace: str | None,
+        labels: kopf.Labels,
+        body: kopf.Body,
+        type: str | None,
+        **_: Any,
+    ) -> None:
+        runtime.view.update_instance(uid, None if type == "DELETED" else dict(body))
+        runtime.kick(namespace or "", labels[APP_LABEL])
+
+    @kopf.on.event(GROUP, VERSION, "edgeapps", registry=registry)
+    def app_changed(name: str, namespace: str | None, **_: Any) -> None:
+        runtime.kick(namespace or "", name)
+
+    @kopf.daemon(GROUP, VERSION, "edgeapps", cancellation_timeout=10, registry=registry)
+    async def app_daemon(
+        name: str,
+        namespace: str | None,
+        body: kopf.Body,
+        stopped: kopf.DaemonStopped,
+        logger: kopf.Logger,
+        **_: Any,
+    ) -> None:
+        namespace = namespace or ""
+        wake = runtime.kicks.setdefault((namespace, name), asyncio.Event())
+        backoff = 1.0
+        while not stopped:
+            wake.clear()
+            timeout = runtime.settings.resync_seconds
+            try:
+                outcome = await reconcile(runtime.client, runtime.view, dict(body))
+                backoff = 1.0
+                if outcome.next_deadline is not None:
+                    due = (outcome.next_deadline - datetime.now(UTC)).total_seconds() + 0.2
+                    timeout = max(0.1, min(timeout, due))
+            except PackageMissingError as error:
+                metrics.RECONCILE_ERRORS.labels("PackageMissing").inc()
+                logger.warning("cannot place %s/%s: %s", namespace, name, error)
+                timeout = min(timeout, 10.0)
+            except ApiException as error:
+                if error.status == 404:  # the app is being deleted
+                    return
+                metrics.RECONCILE_ERRORS.labels(f"Http{error.status}").inc()
+                logger.warning(
+                    "reconcile of %s/%s failed (%s); retrying", namespace, name, error.status
+                )
+                timeout, backoff = backoff, min(backoff * 2, 30.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                metrics.RECONCILE_ERRORS.labels("Exception").inc()
+                logger.exception("reconcile of %s/%s failed; retrying", namespace, name)
+                timeout, backoff = backoff, min(backoff * 2, 30.0)
+            if stopped:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=timeout)
+
+    @kopf.on.delete(GROUP, VERSION, "edgeapps", registry=registry)
+    async def app_deleted(name: str, namespace: str | None, body: kopf.Body, **_: Any) -> None:
+        namespace = namespace or ""
+        runtime.kicks.pop((namespace, name), None)
+        found = await instances.list_instances(runtime.client, namespace, name)
+        for instance, _hash in found:
+            await instances.delete_instance(runtime.client, namespace, instance.deployment)
+        await events.emit(
+            runtime.client,
+            involved={
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "EdgeApp",
+                "name": name,
+                "namespace": namespace,
+                "uid": body.get("metadata", {}).get("uid", ""),
+            },
+            reason="Deleted",
+            message=f"removed {len(found)} instance(s): "
+            f"{', '.join(sorted(i.host for i, _ in found)) or 'none'}",
+        )

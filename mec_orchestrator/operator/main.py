@@ -1,0 +1,71 @@
+"""`mec-orchestrator run`: the operator process, with its probes and metrics server.
+
+/healthz answers while the process runs its event loop; /readyz once kopf has started (connected
+and configured); /metrics serves every mec_ metric. Replicas coordinate through kopf peering:
+only the highest-priority live replica handles events, the others stand by and take over when
+its peering record expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import kopf
+from aiohttp import web
+from kopf._core.engines.peering import Identity  # the NewType kopf.operator expects
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from mec_orchestrator.kube.connection import discover
+from mec_orchestrator.operator.handlers import Runtime, register
+from mec_orchestrator.operator.settings import OperatorSettings
+
+
+def http_app(runtime: Runtime) -> web.Application:
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def readyz(_: web.Request) -> web.Response:
+        return web.Response(
+            text="ready" if runtime.ready else "starting", status=200 if runtime.ready else 503
+        )
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def run_operator(settings: OperatorSettings) -> None:
+    runtime = Runtime(settings, discover(settings.kubeconfig))
+    registry = kopf.OperatorRegistry()
+    register(registry, runtime)
+    runner = web.AppRunner(http_app(runtime))
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    await site.start()
+    try:
+        await kopf.operator(
+            registry=registry,
+            clusterwide=True,
+            standalone=settings.standalone,
+            priority=settings.priority,
+            peering_name=settings.peering_name,
+            identity=Identity(settings.identity),
+        )
+    finally:
+        with contextlib.suppress(Exception):
+            await runner.cleanup()
+
+
+def main(settings: OperatorSettings, verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    asyncio.run(run_operator(settings))

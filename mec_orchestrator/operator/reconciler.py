@@ -1,0 +1,154 @@
+"""One EdgeApp's reconciliation: read -> plan (pure) -> apply -> status (one writer) -> events.
+
+Called by the app's daemon whenever something it depends on changed, and periodically.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from mec_orchestrator import metrics
+from mec_orchestrator.kube import events, instances, status
+from mec_orchestrator.model import GROUP, VERSION, AppPackage, EdgeApp
+from mec_orchestrator.operator.cluster_view import ClusterView
+from mec_orchestrator.reconcile.manifests import (
+    UNNEEDED_SINCE_ANNOTATION,
+    deployment_manifest,
+    endpoint,
+    instance_name,
+    service_manifest,
+)
+from mec_orchestrator.reconcile.plan import InstancePlan, plan_instances
+from mec_orchestrator.reconcile.status import build_status, instances_status
+
+
+class PackageMissingError(Exception):
+    """The EdgeApp names an AppPackage that does not exist (yet)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    plan: InstancePlan
+    next_deadline: datetime | None  # when an idle instance expires: reconcile again then
+
+
+async def pod_template(api: client.ApiClient, app: EdgeApp) -> dict[str, Any]:
+    if app.spec.template is not None:
+        return app.spec.template.to_dict()
+    ref = app.spec.app_package_ref
+    if ref is None:  # the CRD's CEL rule makes this unreachable; say so if it happens
+        raise PackageMissingError("neither spec.template nor spec.appPackageRef is set")
+    try:
+        body = await client.CustomObjectsApi(api).get_namespaced_custom_object(
+            GROUP, VERSION, app.metadata.namespace or "default", "apppackages", ref.name
+        )
+    except ApiException as error:
+        if error.status == 404:
+            raise PackageMissingError(f"AppPackage {ref.name!r} not found") from error
+        raise
+    package = AppPackage.model_validate(body)
+    return package.spec.template.to_dict()
+
+
+def _involved(app: EdgeApp) -> dict[str, str]:
+    return {
+        "apiVersion": app.api_version,
+        "kind": app.kind,
+        "name": app.metadata.name or "",
+        "namespace": app.metadata.namespace or "",
+        "uid": app.metadata.uid or "",
+    }
+
+
+async def reconcile(api: client.ApiClient, view: ClusterView, body: dict[str, Any]) -> Outcome:
+    started = time.perf_counter()
+    app = EdgeApp.model_validate(body)
+    name, namespace = app.metadata.name or "", app.metadata.namespace or "default"
+    now = datetime.now(UTC)
+    template = await pod_template(api, app)
+    observed_with_hash = await instances.list_instances(api, namespace, name)
+    observed = [o for o, _ in observed_with_hash]
+    hashes = {o.host: h for o, h in observed_with_hash}
+    hosts = view.host_views(exclude_app=(namespace, name))
+    decided = time.perf_counter()
+    plan = plan_instances(
+        app.spec,
+        hosts=hosts,
+        access_points=view.access_points(),
+        latency=view.lookup_latency(hosts),
+        users_by_host={},
+        observed=observed,
+        now=now,
+    )
+    metrics.PLACEMENT_DECISION_SECONDS.observe(time.perf_counter() - decided)
+
+    seen = {o.host: o for o in observed}
+    for host in plan.wanted:
+        manifest = deployment_manifest(app, host, template)
+        if host in plan.keep_until:
+            since = seen[host].unneeded_since if host in seen else None
+            stamp = (since or now).isoformat()
+            manifest["metadata"].setdefault("annotations", {})[UNNEEDED_SINCE_ANNOTATION] = stamp
+        manifest = instances.with_hash(manifest)
+        if hashes.get(host) == manifest["metadata"]["annotations"][instances.HASH_ANNOTATION]:
+            continue
+        await instances.apply_deployment(api, manifest)
+        service = service_manifest(app, host, template)
+        if service is not None:
+            await instances.apply_service(api, service)
+    for host in plan.retire:
+        await instances.delete_instance(api, namespace, seen[host].deployment)
+
+    before = {i.host for i in (app.status.instances or [])} if app.status else set()
+    entries = instances_status(
+        plan,
+        observed,
+        users_by_host={},
+        endpoints={h: endpoint(app, h, template) for h in plan.wanted},
+        deployment_names={h: instance_name(name, h) for h in plan.wanted},
+    )
+    new_status = build_status(app, plan, entries, now).to_dict()
+    if (body.get("status") or {}) != new_status:
+        await status.write_edgeapp_status(api, namespace, name, new_status)
+    await _tell_the_story(api, app, plan, before)
+    metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+    deadline = min(plan.keep_until.values()) if plan.keep_until else None
+    return Outcome(plan, deadline)
+
+
+async def _tell_the_story(
+    api: client.ApiClient, app: EdgeApp, plan: InstancePlan, before: set[str]
+) -> None:
+    after = set(plan.wanted)
+    added, removed = sorted(after - before), sorted(before - after)
+    evacuated = set(plan.evacuated)
+    if added or removed:
+        parts = []
+        if added:
+            parts.append(f"added {', '.join(added)}")
+            metrics.PLACEMENT_CHANGES.labels("added").inc(len(added))
+        if removed:
+            parts.append(f"retired {', '.join(removed)}")
+            metrics.PLACEMENT_CHANGES.labels("retired").inc(len(removed))
+        await events.emit(
+            api,
+            involved=_involved(app),
+            reason="Placed",
+            message=f"instances on {', '.join(sorted(after)) or 'no host'} ({'; '.join(parts)}): "
+            f"{plan.message}",
+        )
+    if evacuated & before:
+        await events.emit(
+            api,
+            involved=_involved(app),
+            reason="Evacuated",
+            message=f"edge host(s) {', '.join(sorted(evacuated & before))} unavailable: "
+            f"instances re-placed on {', '.join(plan.hosts) or 'no host'}",
+            warning=True,
+        )

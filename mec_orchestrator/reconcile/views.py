@@ -1,0 +1,73 @@
+"""What the reconciler sees of the cluster, reduced to the facts its decisions depend on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HostView:
+    """One edge host as the operator sees it (nodes labelled mec.dev/edge-host=<name>)."""
+
+    name: str
+    ready: bool  # at least one of its nodes is Ready
+    cordoned: bool  # every Ready node is unschedulable: keeps instances, gets no new ones
+    agent_lost: bool = False  # its agent stopped reporting (once agents exist)
+    capacity_instances: int | None = None  # EdgeHost spec.capacity.instances
+    instances_of_other_apps: int = 0
+    location: tuple[float, float] | None = None  # (latitude, longitude)
+
+    @property
+    def available(self) -> bool:
+        """Can run instances at all (existing ones stay on a cordoned host)."""
+        return self.ready and not self.agent_lost
+
+    @property
+    def has_room(self) -> bool:
+        return (
+            self.capacity_instances is None
+            or self.instances_of_other_apps < self.capacity_instances
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AccessPointView:
+    """A radio access point (from a Zone) that users attach to."""
+
+    id: str
+    zone: str
+    location: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedInstance:
+    """An instance (Deployment) of the app that exists now."""
+
+    host: str
+    deployment: str
+    desired_replicas: int
+    ready_replicas: int
+    unneeded_since: datetime | None = None  # set when the plan stopped wanting it
+    endpoint: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.desired_replicas > 0 and self.ready_replicas >= self.desired_replicas
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """Round-trip time between an access point and a host, and whether it was measured."""
+
+    rtt_ms: float
+    measured: bool
+
+    @property
+    def one_way_ms(self) -> float:
+        return self.rtt_ms / 2.0
+
+
+LatencyLookup = Callable[[str, str], Latency | None]
+"""(access point id, host name) -> latency, or None when nothing is known."""
