@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,47 @@ async def namespace(api: client.ApiClient) -> AsyncIterator[str]:
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+def run_kubectl(info: ClusterInfo, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(info.binaries["kubectl"]), "--kubeconfig", str(info.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def wait_until(
+    what: str, probe: Callable[[], subprocess.CompletedProcess[str]], timeout: float = 60.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        result = probe()
+        if result.returncode == 0:
+            return
+        last = result.stderr
+        time.sleep(0.5)
+    raise AssertionError(f"{what} not ready after {timeout} s: {last}")
+
+
+@pytest.fixture(scope="session")
+def crds_installed(control_plane: ClusterInfo) -> ClusterInfo:
+    """Every CRD of crds/ (and kopf's peering CRD) applied, Established and published."""
+    crd_dir = repo_root() / "crds"
+    files = ["-f", str(crd_dir), "-f", str(crd_dir / "peering")]
+    applied = run_kubectl(control_plane, "apply", "--server-side", *files)
+    assert applied.returncode == 0, applied.stderr
+    established = run_kubectl(
+        control_plane, "wait", "--for=condition=Established", "--timeout=60s", *files
+    )
+    assert established.returncode == 0, established.stderr
+    # Discovery and the OpenAPI document (kubectl explain) follow Established by a moment.
+    for kind in ("edgeapp", "edgehost", "zone", "apppackage"):
+        wait_until(f"{kind} in discovery", partial(run_kubectl, control_plane, "get", kind))
+        wait_until(
+            f"{kind} in OpenAPI", partial(run_kubectl, control_plane, "explain", f"{kind}.spec")
+        )
+    return control_plane
