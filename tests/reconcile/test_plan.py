@@ -56,7 +56,7 @@ APS = [AccessPointView("ap-1", "z"), AccessPointView("ap-2", "z")]
 
 
 def plan(
-    app: EdgeAppSpec, views: list[HostView], rtts: dict[tuple[str, str], float], **kw: Any
+    app: EdgeAppSpec, views: list[HostView], rtts: Mapping[tuple[str, str], float], **kw: Any
 ) -> Any:
     return plan_instances(
         app,
