@@ -10,7 +10,7 @@ from mec_orchestrator.placement.decision import (
     PlacementRules,
     judge,
 )
-from mec_orchestrator.placement.engine import MobilityResult, Move, PlacementEngine
+from mec_orchestrator.placement.engine import MobilityResult, PlacementEngine
 from mec_orchestrator.placement.index import HostFullError, PlacementIndex
 from mec_orchestrator.placement.latency import (
     LatencyEstimate,
@@ -33,6 +33,7 @@ from mec_orchestrator.placement.mobility import (
 )
 from mec_orchestrator.placement.naive import scan_best_host
 from mec_orchestrator.placement.names import AccessPointId, HostName, UserId
+from mec_orchestrator.placement.rebalance import Move, RebalancePlan
 from mec_orchestrator.placement.standby import StandbySuggestion, warm_standby_hosts
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "PlacementIndex",
     "PlacementOutcome",
     "PlacementRules",
+    "RebalancePlan",
     "StalePair",
     "StandbySuggestion",
     "ThresholdPolicy",
