@@ -82,12 +82,16 @@ def observed_instance(deployment: dict[str, Any]) -> ObservedInstance | None:
     annotations = meta.get("annotations") or {}
     since_text = annotations.get(UNNEEDED_SINCE_ANNOTATION)
     since = datetime.fromisoformat(since_text) if since_text else None
+    status = deployment.get("status") or {}
     return ObservedInstance(
         host=host,
         deployment=meta.get("name", ""),
         desired_replicas=int((deployment.get("spec") or {}).get("replicas", 1) or 0),
-        ready_replicas=int((deployment.get("status") or {}).get("readyReplicas", 0) or 0),
+        ready_replicas=int(status.get("readyReplicas", 0) or 0),
         unneeded_since=since,
+        updated_replicas=int(status.get("updatedReplicas", 0) or 0),
+        rollout_observed=int(status.get("observedGeneration", 0) or 0)
+        >= int(meta.get("generation", 0) or 0),
     )
 
 

@@ -102,6 +102,12 @@ class ClusterView:
         namespace = body.get("metadata", {}).get("namespace", "")
         self.instances[uid] = (namespace, labels[APP_LABEL], labels[EDGE_HOST_LABEL])
 
+    def instances_per_host(self) -> dict[str, int]:
+        counts = dict.fromkeys(self.host_names(), 0)
+        for _, _, host in self.instances.values():
+            counts[host] = counts.get(host, 0) + 1
+        return counts
+
     def host_names(self) -> list[str]:
         return sorted({f.host for f in self.nodes.values()})
 

@@ -119,6 +119,8 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
     ) -> None:
         runtime.view.update_instance(uid, None if type == "DELETED" else dict(body))
         runtime.kick(namespace or "", labels[APP_LABEL])
+        for host, count in runtime.view.instances_per_host().items():
+            metrics.INSTANCES_PER_HOST.labels(host).set(count)
 
     @kopf.on.event(GROUP, VERSION, "edgeapps", registry=registry)
     def app_changed(name: str, namespace: str | None, **_: Any) -> None:

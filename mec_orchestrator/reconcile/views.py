@@ -51,10 +51,21 @@ class ObservedInstance:
     ready_replicas: int
     unneeded_since: datetime | None = None  # set when the plan stopped wanting it
     endpoint: str | None = None
+    updated_replicas: int | None = None  # None: the rollout is not tracked (counts as done)
+    rollout_observed: bool = True  # the Deployment controller has seen the latest spec
 
     @property
     def ready(self) -> bool:
-        return self.desired_replicas > 0 and self.ready_replicas >= self.desired_replicas
+        """Every wanted replica runs the latest template and is ready (the rollout finished)."""
+        updated = (
+            self.updated_replicas if self.updated_replicas is not None else self.desired_replicas
+        )
+        return (
+            self.desired_replicas > 0
+            and self.rollout_observed
+            and updated >= self.desired_replicas
+            and self.ready_replicas >= self.desired_replicas
+        )
 
 
 @dataclass(frozen=True, slots=True)

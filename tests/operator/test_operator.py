@@ -60,6 +60,8 @@ async def test_an_edgeapp_runs_on_the_nearest_host_with_status_and_events(
     assert all(
         c["observedGeneration"] == app["metadata"]["generation"] for c in status["conditions"]
     )
+    assert operator.metric('mec_instances{host="edge-b"}') >= 1
+    assert operator.reconciles() >= 1
     reasons = await event_reasons(api, namespace, "ar")
     assert ("Placed", reasons[0][1]) == reasons[0]
     assert "added edge-b" in reasons[0][1]
