@@ -20,6 +20,9 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 
+# System packages the network-emulation tests need (iproute2); installed only when missing.
+scripts/system-deps.sh
+
 VENV=.venv
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"

@@ -6,6 +6,7 @@ command both call this script, so what runs is always what protos/ says.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -30,6 +31,9 @@ def generate(out_root: Path = OUT_ROOT) -> list[Path]:
     if not protos:
         return []
     include = Path(protoc.__file__).parent / "_proto"
+    # protoc finds its plugins (protoc-gen-mypy, ...) on PATH: put this interpreter's first.
+    scripts = str(Path(sys.executable).parent)
+    os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
     args = [
         "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
