@@ -1,0 +1,74 @@
+"""`edge-host-agent run`: the agent's parts put together and run until a signal stops them.
+
+Order matters: the agent's gRPC server starts first (its port is the endpoint the agent
+registers), then the link to the orchestrator; probing starts after the first attempt to
+register, so that a normal start sends no gap summary, while an agent started with the
+orchestrator down measures from then on and reports the gap once it gets through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+
+from edge_host_agent.addresses import Address
+from edge_host_agent.link import OrchestratorLink
+from edge_host_agent.prober import Prober
+from edge_host_agent.server import AgentGrpcServer
+from edge_host_agent.settings import AgentSettings
+
+log = logging.getLogger(__name__)
+
+WILDCARDS = {"0.0.0.0", "::", ""}  # noqa: S104 (recognised, not bound)
+
+
+def advertised_endpoint(settings: AgentSettings, port: int) -> str:
+    """Where the orchestrator reaches this agent: `advertise`, or the listen host and port."""
+    if settings.advertise:
+        return settings.advertise
+    host = Address.parse(settings.listen).host
+    return str(Address(socket.gethostname() if host in WILDCARDS else host, port))
+
+
+async def run_agent(settings: AgentSettings, stop: asyncio.Event | None = None) -> None:
+    """Run the agent until stop is set (or SIGTERM/SIGINT arrives)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    access_points = settings.probed_access_points
+    server = AgentGrpcServer(settings)
+    port = await server.start()
+    endpoint = advertised_endpoint(settings, port)
+    log.info("serving handover commands on %s (port %d)", endpoint, port)
+    link = OrchestratorLink(settings, access_points, endpoint)
+    prober = Prober(
+        access_points,
+        settings.probe_rate_hz,
+        settings.probe_timeout_s,
+        link.on_sample,
+        link.on_lost,
+    )
+    link.responding_access_points = prober.responding_since_mark
+    link_task = asyncio.create_task(link.run(), name="orchestrator-link")
+    stopped = asyncio.create_task(stop.wait(), name="stop")
+    try:
+        attempted = asyncio.create_task(link.first_attempt_done.wait())
+        await asyncio.wait((attempted, stopped, link_task), return_when=asyncio.FIRST_COMPLETED)
+        attempted.cancel()
+        prober.start()
+        log.info(
+            "probing %d access points at %g Hz each", len(access_points), settings.probe_rate_hz
+        )
+        await asyncio.wait((stopped, link_task), return_when=asyncio.FIRST_COMPLETED)
+        if link_task.done():
+            link_task.result()  # the link never ends by itself: surface its error
+    finally:
+        for task in (stopped, link_task):
+            task.cancel()
+        await asyncio.gather(stopped, link_task, return_exceptions=True)
+        await prober.stop()
+        await server.stop()
+        log.info("stopped")

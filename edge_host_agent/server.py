@@ -1,0 +1,125 @@
+"""The agent's own gRPC server: handover commands and context transfers (defined, not yet built).
+
+The orchestrator will drive handovers through HandoverService and source agents will stream
+contexts through ContextTransferService; both answer UNIMPLEMENTED until the handover is built.
+The server already runs as it will: mutual TLS with the host's certificate (any client must
+present a certificate from the same CA), health checking, reflection, bounded message sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, NoReturn
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from mec.agent.v1 import (
+    context_transfer_pb2,
+    context_transfer_pb2_grpc,
+    handover_pb2,
+    handover_pb2_grpc,
+)
+from typing_extensions import override
+
+from edge_host_agent.settings import AgentSettings
+
+MIB = 1024 * 1024
+NOT_YET = "defined in mec.agent.v1 but not implemented by this agent version"
+
+SERVICE_NAMES = (
+    handover_pb2.DESCRIPTOR.services_by_name["HandoverService"].full_name,
+    context_transfer_pb2.DESCRIPTOR.services_by_name["ContextTransferService"].full_name,
+)
+
+
+async def _unimplemented(context: Any, what: str) -> NoReturn:
+    await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{what}: {NOT_YET}")
+    raise AssertionError("grpc.aio.ServicerContext.abort returned")  # it always raises
+
+
+class HandoverCommands(handover_pb2_grpc.HandoverServiceServicer):
+    @override
+    async def PrepareHandover(
+        self, request: handover_pb2.PrepareHandoverRequest, context: Any
+    ) -> handover_pb2.PrepareHandoverResponse:
+        await _unimplemented(context, "PrepareHandover")
+
+    @override
+    async def TransferContext(
+        self, request: handover_pb2.TransferContextRequest, context: Any
+    ) -> handover_pb2.TransferContextResponse:
+        await _unimplemented(context, "TransferContext")
+
+    @override
+    async def CommitHandover(
+        self, request: handover_pb2.CommitHandoverRequest, context: Any
+    ) -> handover_pb2.CommitHandoverResponse:
+        await _unimplemented(context, "CommitHandover")
+
+    @override
+    async def AbortHandover(
+        self, request: handover_pb2.AbortHandoverRequest, context: Any
+    ) -> handover_pb2.AbortHandoverResponse:
+        await _unimplemented(context, "AbortHandover")
+
+
+class ContextTransfers(context_transfer_pb2_grpc.ContextTransferServiceServicer):
+    @override
+    async def SendContext(
+        self,
+        request_iterator: AsyncIterator[context_transfer_pb2.SendContextRequest],
+        context: Any,
+    ) -> context_transfer_pb2.SendContextResponse:
+        await _unimplemented(context, "SendContext")
+
+
+class AgentGrpcServer:
+    """Serves HandoverService and ContextTransferService with health and reflection."""
+
+    def __init__(self, settings: AgentSettings) -> None:
+        self._settings = settings
+        self._server: grpc.aio.Server | None = None
+        self._health: Any = None
+        self.port = 0
+
+    async def start(self) -> int:
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MIB),
+                ("grpc.max_send_message_length", MIB),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        handover_pb2_grpc.add_HandoverServiceServicer_to_server(HandoverCommands(), server)
+        context_transfer_pb2_grpc.add_ContextTransferServiceServicer_to_server(
+            ContextTransfers(), server
+        )
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        files = self._settings.tls_files()
+        listen = self._settings.listen
+        if files is None:
+            self.port = server.add_insecure_port(listen)
+        else:
+            ca, chain, key = files.read()
+            credentials = grpc.ssl_server_credentials(
+                [(key, chain)], root_certificates=ca, require_client_auth=True
+            )
+            self.port = server.add_secure_port(listen, credentials)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {listen}")
+        await server.start()
+        for name in (*SERVICE_NAMES, health.OVERALL_HEALTH):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        return self.port
+
+    async def stop(self, grace_s: float = 1.0) -> None:
+        if self._server is not None:
+            await self._health.enter_graceful_shutdown()
+            await self._server.stop(grace_s)
+            self._server = None
