@@ -11,8 +11,9 @@ The rule, before and after users attach:
    then to the host name — so the plan is deterministic.
 3. Then `placement.warmStandby` extra hosts: the second-best hosts of the covered access points
    (most access points first), so a handover target is already warm.
-4. With no access point known at all, the app gets one instance on the best eligible host
-   (most free capacity, then name): it must run somewhere to be used.
+4. With no access point known at all, the app gets one instance: where it already runs if that
+   host is still eligible, else on the eligible host with the most free capacity (then name).
+   Staying put matters: apps that all chased the emptiest host would move in a herd.
 
 Eligible for a new instance: available (node Ready, agent not lost), not cordoned, allowed by
 `placement.hosts`, and with room under its instance capacity. Instances that fall out of the plan
@@ -84,6 +85,7 @@ def _cover(
     keep: Sequence[str],
     within: Callable[[str, str], float | None],
     cap: int,
+    running: frozenset[str] = frozenset(),
 ) -> _Coverage:
     """Greedy set cover of the access points, starting from the hosts that must stay."""
     chosen = list(keep)
@@ -102,19 +104,20 @@ def _cover(
     for host in chosen:
         cover_with(host)
     while len(chosen) < cap:
-        best: tuple[int, float, str] | None = None
+        best: tuple[int, float, bool, str] | None = None
         for host in eligible:
             if host in chosen:
                 continue
             hits = [
                 rtt for ap in ap_ids if ap not in coverage and (rtt := within(ap, host)) is not None
             ]
-            if hits and (best is None or (-len(hits), sum(hits), host) < best):
-                best = (-len(hits), sum(hits), host)
+            key = (-len(hits), sum(hits), host not in running, host)  # ties: stay where it runs
+            if hits and (best is None or key < best):
+                best = key
         if best is None:
             break
-        chosen.append(best[2])
-        cover_with(best[2])
+        chosen.append(best[3])
+        cover_with(best[3])
     return _Coverage(chosen, coverage)
 
 
@@ -186,10 +189,18 @@ def plan_instances(
         if users > 0 and (host := by_name.get(name)) is not None and host.available
     ][:cap]
     ap_ids = sorted({ap.id for ap in access_points})
-    covered = _cover(ap_ids=ap_ids, eligible=eligible, keep=keep, within=within, cap=cap)
+    running = frozenset(o.host for o in observed)
+    covered = _cover(
+        ap_ids=ap_ids, eligible=eligible, keep=keep, within=within, cap=cap, running=running
+    )
     chosen = covered.chosen
     if not ap_ids and not chosen and eligible:
-        chosen.append(min(eligible, key=lambda n: (-_free(by_name[n]), n)))
+        current = [o.host for o in observed if o.host in eligible]
+        # Stay where the app already runs: moving on every change of other apps' counts
+        # would make all apps chase the emptiest host at once.
+        chosen.append(
+            min(current) if current else min(eligible, key=lambda n: (-_free(by_name[n]), n))
+        )
 
     standby = _standby(spec, eligible, chosen, ap_ids, within, cap)
     planned = tuple(sorted({*chosen, *standby}))

@@ -253,3 +253,17 @@ def test_the_plan_is_deterministic_and_ignores_host_order(
     first = plan(app, views, rtts, access_points=_aps(rtts))
     second = plan(app, list(reversed(views)), rtts, access_points=list(reversed(_aps(rtts))))
     assert first == second
+
+
+def test_without_access_points_an_app_stays_where_it_runs() -> None:
+    views = hosts("a", "b", a={"instances_of_other_apps": 5}, b={"instances_of_other_apps": 0})
+    result = plan(
+        spec(), views, {}, access_points=[], observed=[ObservedInstance("a", "ar-a", 1, 1)]
+    )
+    assert result.hosts == ("a",)
+
+
+def test_equal_hosts_prefer_the_one_already_running_the_app() -> None:
+    rtts = {(ap, h): 2.0 for ap in ("ap-1", "ap-2") for h in "ab"}
+    result = plan(spec(), hosts("a", "b"), rtts, observed=[ObservedInstance("b", "ar-b", 1, 1)])
+    assert result.hosts == ("b",)
