@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,15 +21,20 @@ from mec_orchestrator.reconcile.views import ObservedInstance
 
 FIELD_MANAGER = "mec-orchestrator"
 HASH_ANNOTATION = "mec.dev/manifest-hash"
+SERVICE_HASH_ANNOTATION = "mec.dev/service-hash"
 
 
 def manifest_hash(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def with_hash(manifest: dict[str, Any]) -> dict[str, Any]:
+def with_hash(manifest: dict[str, Any], service: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The Deployment annotated with its own hash and its Service's (to skip unchanged writes)."""
     annotations = manifest["metadata"].setdefault("annotations", {})
     annotations.pop(HASH_ANNOTATION, None)
+    annotations.pop(SERVICE_HASH_ANNOTATION, None)
+    if service is not None:
+        annotations[SERVICE_HASH_ANNOTATION] = manifest_hash(service)
     annotations[HASH_ANNOTATION] = manifest_hash(manifest)
     return manifest
 
@@ -72,7 +78,7 @@ async def delete_instance(api: client.ApiClient, namespace: str, name: str) -> N
                 raise
 
 
-def observed_instance(deployment: dict[str, Any]) -> ObservedInstance | None:
+def observed_instance(deployment: Mapping[str, Any]) -> ObservedInstance | None:
     """What an instance Deployment says about itself (None when it is not one of ours)."""
     meta = deployment.get("metadata", {})
     labels = meta.get("labels") or {}

@@ -13,10 +13,21 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mec_orchestrator.kube.instances import (
+    HASH_ANNOTATION,
+    SERVICE_HASH_ANNOTATION,
+    observed_instance,
+)
 from mec_orchestrator.model import EDGE_HOST_LABEL, EdgeHost, Zone
 from mec_orchestrator.placement import LatencyMatrix, LatencyMetric, LatencySettings
 from mec_orchestrator.reconcile.manifests import APP_LABEL
-from mec_orchestrator.reconcile.views import AccessPointView, HostView, Latency, LatencyLookup
+from mec_orchestrator.reconcile.views import (
+    AccessPointView,
+    HostView,
+    Latency,
+    LatencyLookup,
+    ObservedInstance,
+)
 from mec_orchestrator.sim.topology import distance_km
 
 RADIO_FLOOR_RTT_MS = 1.0  # radio + processing, both ways, for distance-based estimates
@@ -46,6 +57,15 @@ def node_facts(body: Mapping[str, Any]) -> NodeFacts | None:
     )
 
 
+@dataclass(frozen=True)
+class SeenInstance:
+    """An instance Deployment as the watch last delivered it, with its manifest hashes."""
+
+    instance: ObservedInstance
+    manifest_hash: str | None
+    service_hash: str | None
+
+
 @dataclass
 class ClusterView:
     """What the operator knows; every mutation says whether placement may have changed."""
@@ -54,6 +74,7 @@ class ClusterView:
     edge_hosts: dict[str, EdgeHost] = field(default_factory=dict)
     zones: dict[str, Zone] = field(default_factory=dict)
     instances: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # uid -> ns, app, host
+    observed: dict[str, SeenInstance] = field(default_factory=dict)  # uid -> last watched state
     latency: LatencyMatrix = field(default_factory=lambda: LatencyMatrix(LatencySettings()))
     summaries: dict[tuple[str, str], float] = field(default_factory=dict)  # (ap, host) -> p50
     lost_agents: set[str] = field(default_factory=set)
@@ -96,11 +117,25 @@ class ClusterView:
 
     def update_instance(self, uid: str, body: Mapping[str, Any] | None) -> None:
         labels = (body or {}).get("metadata", {}).get("labels") or {}
-        if body is None or APP_LABEL not in labels or EDGE_HOST_LABEL not in labels:
+        seen = observed_instance(body) if body is not None else None
+        if body is None or seen is None or APP_LABEL not in labels:
             self.instances.pop(uid, None)
+            self.observed.pop(uid, None)
             return
         namespace = body.get("metadata", {}).get("namespace", "")
         self.instances[uid] = (namespace, labels[APP_LABEL], labels[EDGE_HOST_LABEL])
+        annotations = body.get("metadata", {}).get("annotations") or {}
+        self.observed[uid] = SeenInstance(
+            seen, annotations.get(HASH_ANNOTATION), annotations.get(SERVICE_HASH_ANNOTATION)
+        )
+
+    def observed_instances(self, namespace: str, app: str) -> list[SeenInstance]:
+        """The app's instance Deployments as last seen on the watch."""
+        return [
+            self.observed[uid]
+            for uid, (ns, name, _) in self.instances.items()
+            if ns == namespace and name == app and uid in self.observed
+        ]
 
     def instances_per_host(self) -> dict[str, int]:
         counts = dict.fromkeys(self.host_names(), 0)

@@ -72,9 +72,8 @@ async def reconcile(api: client.ApiClient, view: ClusterView, body: dict[str, An
     name, namespace = app.metadata.name or "", app.metadata.namespace or "default"
     now = datetime.now(UTC)
     template = await pod_template(api, app)
-    observed_with_hash = await instances.list_instances(api, namespace, name)
-    observed = [o for o, _ in observed_with_hash]
-    hashes = {o.host: h for o, h in observed_with_hash}
+    seen = {s.instance.host: s for s in view.observed_instances(namespace, name)}
+    observed = [s.instance for s in seen.values()]
     hosts = view.host_views(exclude_app=(namespace, name))
     decided = time.perf_counter()
     plan = plan_instances(
@@ -88,22 +87,25 @@ async def reconcile(api: client.ApiClient, view: ClusterView, body: dict[str, An
     )
     metrics.PLACEMENT_DECISION_SECONDS.observe(time.perf_counter() - decided)
 
-    seen = {o.host: o for o in observed}
     for host in plan.wanted:
         manifest = deployment_manifest(app, host, template)
         if host in plan.keep_until:
-            since = seen[host].unneeded_since if host in seen else None
+            since = seen[host].instance.unneeded_since if host in seen else None
             stamp = (since or now).isoformat()
             manifest["metadata"].setdefault("annotations", {})[UNNEEDED_SINCE_ANNOTATION] = stamp
-        manifest = instances.with_hash(manifest)
-        if hashes.get(host) == manifest["metadata"]["annotations"][instances.HASH_ANNOTATION]:
-            continue
-        await instances.apply_deployment(api, manifest)
         service = service_manifest(app, host, template)
-        if service is not None:
+        manifest = instances.with_hash(manifest, service)
+        annotations = manifest["metadata"]["annotations"]
+        current = seen.get(host)
+        if current is None or current.manifest_hash != annotations[instances.HASH_ANNOTATION]:
+            await instances.apply_deployment(api, manifest)
+        if service is not None and (
+            current is None
+            or current.service_hash != annotations[instances.SERVICE_HASH_ANNOTATION]
+        ):
             await instances.apply_service(api, service)
     for host in plan.retire:
-        await instances.delete_instance(api, namespace, seen[host].deployment)
+        await instances.delete_instance(api, namespace, seen[host].instance.deployment)
 
     before = {i.host for i in (app.status.instances or [])} if app.status else set()
     entries = instances_status(

@@ -1,0 +1,391 @@
+"""Operator reaction times under a sustained event load, on the real local control plane.
+
+    python -m bench.operator                      # 50 hosts, 200 apps, 100 events/s for 120 s
+    python -m bench.operator --quick              # 20 s
+
+Every event is a spec update of one EdgeApp: a new appSoftVersion, which the operator writes to
+its Deployment's labels; with --rollout the image changes too, so every event also rolls the
+Deployment out (a new ReplicaSet and pod on the kwok edge host).
+For each event the benchmark measures, from just before its write, (a) when the operator's
+updated Deployment is seen on a watch and (b) when the EdgeApp's status says Ready for that
+generation (the rollout finished on the kwok edge host). Side by side, in the same run, it
+applies a Deployment directly once per 100 ms and times that bare API round trip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from kubernetes_asyncio import client, watch
+
+from bench.devcluster import machine
+from mec_orchestrator.devcluster import ClusterInfo, DevCluster, DevClusterSettings
+from mec_orchestrator.devcluster.cluster import free_port
+from mec_orchestrator.kube.connection import from_kubeconfig
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).parent / "results"
+NS = "bench"
+
+
+@dataclass
+class Pending:
+    sent: float
+    version: str
+    generation: int = 0
+    written: float | None = None
+    ready: float | None = None
+
+
+@dataclass
+class Run:
+    pending: dict[tuple[str, str], Pending] = field(default_factory=dict)  # (app, version)
+    latest: dict[str, str] = field(default_factory=dict)  # app -> version last sent
+    bare_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def template(name: str, version: str) -> dict[str, Any]:
+    return {"spec": {"containers": [{"name": "app", "image": f"registry.local/{name}:{version}"}]}}
+
+
+def app_body(name: str, version: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "mec.dev/v1alpha1",
+        "kind": "EdgeApp",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "appDId": name,
+            "appName": name,
+            "appProvider": "bench",
+            "appSoftVersion": version,
+            "latency": {"maxMs": 10},
+            "placement": {"maxInstances": 1, "idleSeconds": 0},
+            "template": {
+                "spec": {
+                    "containers": [{"name": "app", "image": f"registry.local/{name}:{version}"}]
+                }
+            },
+        },
+    }
+
+
+async def merge_patch(api: client.ApiClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = await api.call_api(
+        path,
+        "PATCH",
+        header_params={
+            "Content-Type": "application/merge-patch+json",
+            "Accept": "application/json",
+        },
+        body=body,
+        auth_settings=["BearerToken"],
+        response_types_map={200: "object"},
+        _return_http_data_only=True,
+    )
+    return result
+
+
+async def watch_deployments(api: client.ApiClient, run: Run, stop: asyncio.Event) -> None:
+    apps = client.AppsV1Api(api)
+    while not stop.is_set():
+        async with watch.Watch() as stream:
+            async for event in stream.stream(
+                apps.list_namespaced_deployment, NS, timeout_seconds=30
+            ):
+                labels = event["object"].metadata.labels or {}
+                key = (labels.get("mec.dev/app", ""), labels.get("app.kubernetes.io/version", ""))
+                entry = run.pending.get(key)
+                if entry is not None and entry.written is None:
+                    entry.written = time.perf_counter()
+                if stop.is_set():
+                    return
+
+
+async def watch_apps(api: client.ApiClient, run: Run, stop: asyncio.Event) -> None:
+    objects = client.CustomObjectsApi(api)
+    while not stop.is_set():
+        async with watch.Watch() as stream:
+            async for event in stream.stream(
+                objects.list_namespaced_custom_object,
+                "mec.dev",
+                "v1alpha1",
+                NS,
+                "edgeapps",
+                timeout_seconds=30,
+            ):
+                body = event["object"]
+                name = body["metadata"]["name"]
+                version = body["spec"]["appSoftVersion"]
+                entry = run.pending.get((name, version))
+                if entry is None or entry.ready is not None:
+                    continue
+                for c in (body.get("status") or {}).get("conditions") or []:
+                    if (
+                        c["type"] == "Ready"
+                        and c["status"] == "True"
+                        and c.get("observedGeneration", 0) >= entry.generation > 0
+                    ):
+                        entry.ready = time.perf_counter()
+                if stop.is_set():
+                    return
+
+
+async def bare_applies(api: client.ApiClient, run: Run, stop: asyncio.Event) -> None:
+    n = 0
+    while not stop.is_set():
+        n += 1
+        manifest = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "bare", "namespace": "bare", "annotations": {"n": str(n)}},
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": {"app": "bare"}},
+                "template": {
+                    "metadata": {"labels": {"app": "bare"}},
+                    "spec": {"containers": [{"name": "c", "image": "i"}]},
+                },
+            },
+        }
+        began = time.perf_counter()
+        await api.call_api(
+            "/apis/apps/v1/namespaces/bare/deployments/bare",
+            "PATCH",
+            query_params=[("fieldManager", "bench"), ("force", "true")],
+            header_params={
+                "Content-Type": "application/apply-patch+yaml",
+                "Accept": "application/json",
+            },
+            body=manifest,
+            auth_settings=["BearerToken"],
+            response_types_map={200: "object", 201: "object"},
+        )
+        run.bare_ms.append((time.perf_counter() - began) * 1000)
+        await asyncio.sleep(0.1)
+
+
+async def drive(
+    info: ClusterInfo, apps: int, rate: float, duration: float, rollout: bool
+) -> dict[str, Any]:
+    api = from_kubeconfig(info.kubeconfig).api_client()
+    core, objects = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    for ns in (NS, "bare"):
+        await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    names = [f"app-{i:03d}" for i in range(apps)]
+    for name in names:
+        await objects.create_namespaced_custom_object(
+            "mec.dev", "v1alpha1", NS, "edgeapps", app_body(name, "v0")
+        )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:  # warm-up: everything placed and Ready
+        listed = await objects.list_namespaced_custom_object("mec.dev", "v1alpha1", NS, "edgeapps")
+        ready_apps = sum(
+            1
+            for a in listed["items"]
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in (a.get("status") or {}).get("conditions") or []
+            )
+        )
+        print(f"\r  warm-up: {ready_apps}/{apps} apps Ready", end="", file=sys.stderr)
+        if ready_apps == apps:
+            break
+        await asyncio.sleep(1)
+    print(file=sys.stderr)
+
+    run, stop = Run(), asyncio.Event()
+    watchers = [
+        asyncio.create_task(watch_deployments(api, run, stop)),
+        asyncio.create_task(watch_apps(api, run, stop)),
+        asyncio.create_task(bare_applies(api, run, stop)),
+    ]
+    await asyncio.sleep(1)
+
+    async def one_event(index: int) -> None:
+        name = names[index % apps]
+        version = f"v{index + 1}"
+        entry = Pending(time.perf_counter(), version)
+        run.pending[(name, version)] = entry
+        try:
+            answer = await merge_patch(
+                api,
+                f"/apis/mec.dev/v1alpha1/namespaces/{NS}/edgeapps/{name}",
+                {
+                    "spec": {
+                        "appSoftVersion": version,
+                        "template": app_body(name, version)["spec"]["template"],
+                    }
+                },
+            )
+            entry.generation = int(answer["metadata"]["generation"])
+        except Exception:  # counted, reported
+            run.errors += 1
+
+    started = time.perf_counter()
+    tasks: list[asyncio.Task[None]] = []
+    total = int(rate * duration)
+    for index in range(total):
+        due = started + index / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        tasks.append(asyncio.create_task(one_event(index)))
+        if index % int(rate) == 0:
+            done = sum(1 for e in run.pending.values() if e.ready)
+            print(
+                f"\r  t={time.perf_counter() - started:5.0f} s sent {index}/{total} ready {done}",
+                end="",
+                file=sys.stderr,
+            )
+    await asyncio.gather(*tasks)
+    achieved = total / (time.perf_counter() - started)
+    drain = time.monotonic() + 60
+    while time.monotonic() < drain and any(e.ready is None for e in run.pending.values()):  # noqa: ASYNC110 - polling the watchers' results
+        await asyncio.sleep(0.5)
+    print(file=sys.stderr)
+    stop.set()
+    for task in watchers:
+        task.cancel()
+    await asyncio.gather(*watchers, return_exceptions=True)
+    await api.close()
+
+    # an update superseded by a later one for the same app before it was handled is not counted
+    entries = list(run.pending.values())
+    written = [(e.written - e.sent) * 1000 for e in entries if e.written is not None]
+    ready = [(e.ready - e.sent) * 1000 for e in entries if e.ready is not None]
+    return {
+        "events": total,
+        "achieved_rate_per_s": achieved,
+        "write_errors": run.errors,
+        "deployment_written_ms": summary(written, total),
+        "status_ready_ms": summary(ready, total),
+        "bare_apply_ms": summary(run.bare_ms, len(run.bare_ms)),
+    }
+
+
+def summary(values: list[float], expected: int) -> dict[str, float]:
+    if not values:
+        return {"count": 0, "expected": expected}
+    return {
+        "count": len(values),
+        "expected": expected,
+        "p50": statistics.median(values),
+        "p90": pct(values, 90),
+        "p99": pct(values, 99),
+        "max": max(values),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--hosts", type=int, default=50)
+    parser.add_argument("--apps", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--duration", type=float, default=120.0)
+    parser.add_argument("--quick", action="store_true", help="20 s instead of --duration")
+    parser.add_argument("--rollout", action="store_true", help="every event also changes the image")
+    args = parser.parse_args()
+    duration = 20.0 if args.quick else args.duration
+    with tempfile.TemporaryDirectory() as scratch:
+        cluster = DevCluster(
+            DevClusterSettings(state_dir=Path(scratch) / "dc"), lambda m: print(m, file=sys.stderr)
+        )
+        info = cluster.up([f"host-{i:02d}" for i in range(1, args.hosts + 1)])
+        operator: subprocess.Popen[bytes] | None = None
+        try:
+            kubectl = [str(info.binaries["kubectl"]), "--kubeconfig", str(info.kubeconfig)]
+            crds = ["-f", str(REPO / "crds"), "-f", str(REPO / "crds" / "peering")]
+            subprocess.run(
+                [*kubectl, "apply", "--server-side", *crds], check=True, capture_output=True
+            )
+            subprocess.run(
+                [*kubectl, "wait", "--for=condition=Established", *crds],
+                check=True,
+                capture_output=True,
+            )
+            port = free_port()
+            log = Path(scratch) / "operator.log"
+            with log.open("wb") as sink:
+                operator = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "mec_orchestrator",
+                        "run",
+                        "--kubeconfig",
+                        str(info.kubeconfig),
+                        "--standalone",
+                        "--http-port",
+                        str(port),
+                    ],
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, "MEC_OPERATOR_RESYNC_SECONDS": "300"},
+                )
+            _wait_ready(port)
+            result = asyncio.run(drive(info, args.apps, args.rate, duration, args.rollout))
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            result["operator_reconciles"] = next(
+                (
+                    float(line.split()[1])
+                    for line in metrics.splitlines()
+                    if line.startswith("mec_reconcile_seconds_count")
+                ),
+                0.0,
+            )
+        finally:
+            if operator is not None:
+                operator.terminate()
+                operator.wait(timeout=30)
+            cluster.down()
+    result.update(
+        {
+            "machine": machine(),
+            "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+            "hosts": args.hosts,
+            "apps": args.apps,
+            "rate": args.rate,
+            "duration_s": duration,
+            "rollout": args.rollout,
+            "command": " ".join(["python -m bench.operator", *sys.argv[1:]]),
+        }
+    )
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"operator-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(
+        json.dumps(result, indent=2)
+    )
+    print(json.dumps(result, indent=2))
+
+
+def _wait_ready(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("the operator did not become ready")
+
+
+if __name__ == "__main__":
+    main()
