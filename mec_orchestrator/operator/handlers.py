@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +22,7 @@ from mec_orchestrator.model import EDGE_HOST_LABEL, GROUP, VERSION
 from mec_orchestrator.operator.cluster_view import ClusterView
 from mec_orchestrator.operator.reconciler import PackageMissingError, reconcile
 from mec_orchestrator.operator.settings import OperatorSettings
+from mec_orchestrator.operator.storage import NoDiffBaseStorage
 from mec_orchestrator.reconcile.manifests import APP_LABEL
 
 FINALIZER = "mec.dev/finalizer"
@@ -60,15 +60,13 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="mec.dev")
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix="mec.dev", key="last-handled-configuration"
-        )
+        settings.persistence.diffbase_storage = NoDiffBaseStorage()
         settings.peering.name = runtime.settings.peering_name
         settings.peering.priority = runtime.settings.priority
         settings.peering.lifetime = runtime.settings.peering_lifetime_seconds
         settings.peering.standalone = runtime.settings.standalone
         settings.peering.mandatory = not runtime.settings.standalone
-        settings.posting.level = logging.WARNING
+        settings.posting.enabled = False  # our own Events tell the story; not kopf's log lines
         settings.watching.server_timeout = 300
         runtime.api = runtime.connection.api_client()
         if not runtime.settings.standalone:
@@ -92,6 +90,26 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
             token=c.token,
             default_namespace=c.default_namespace,
         )
+
+    # Indexes gate start-up: kopf starts no daemon before every index has seen its initial
+    # listing, so no EdgeApp is planned from a half-loaded view (e.g. before the measured
+    # latencies arrived). They feed the same view as the event handlers below, which also see
+    # deletions.
+    @kopf.index("", "v1", "nodes", labels={EDGE_HOST_LABEL: kopf.PRESENT}, registry=registry)
+    def nodes_loaded(name: str, body: kopf.Body, **_: Any) -> None:
+        runtime.view.update_node(name, dict(body))
+
+    @kopf.index(GROUP, VERSION, "edgehosts", registry=registry)
+    def edge_hosts_loaded(name: str, body: kopf.Body, **_: Any) -> None:
+        runtime.view.update_edge_host(name, dict(body))
+
+    @kopf.index(GROUP, VERSION, "zones", registry=registry)
+    def zones_loaded(name: str, body: kopf.Body, **_: Any) -> None:
+        runtime.view.update_zone(name, dict(body))
+
+    @kopf.index("apps", "v1", "deployments", labels={APP_LABEL: kopf.PRESENT}, registry=registry)
+    def instances_loaded(uid: str, body: kopf.Body, **_: Any) -> None:
+        runtime.view.update_instance(uid, dict(body))
 
     @kopf.on.event("", "v1", "nodes", labels={EDGE_HOST_LABEL: kopf.PRESENT}, registry=registry)
     def node_changed(name: str, body: kopf.Body, type: str | None, **_: Any) -> None:

@@ -97,13 +97,15 @@ async def reconcile(api: client.ApiClient, view: ClusterView, body: dict[str, An
         manifest = instances.with_hash(manifest, service)
         annotations = manifest["metadata"]["annotations"]
         current = seen.get(host)
-        if current is None or current.manifest_hash != annotations[instances.HASH_ANNOTATION]:
-            await instances.apply_deployment(api, manifest)
+        # The Service first: the Deployment records the Service's hash, so it must not claim a
+        # Service that a failed call never wrote.
         if service is not None and (
             current is None
             or current.service_hash != annotations[instances.SERVICE_HASH_ANNOTATION]
         ):
             await instances.apply_service(api, service)
+        if current is None or current.manifest_hash != annotations[instances.HASH_ANNOTATION]:
+            await instances.apply_deployment(api, manifest)
     for host in plan.retire:
         await instances.delete_instance(api, namespace, seen[host].instance.deployment)
 

@@ -11,6 +11,8 @@ GROUP, VERSION = "mec.dev", "v1alpha1"
 
 
 def edge_app(name: str, *, max_ms: float = 5, idle_seconds: int = 2, **spec: Any) -> dict[str, Any]:
+    placement = {"warmStandby": 0, "idleSeconds": idle_seconds, "maxInstances": 3}
+    placement.update(spec.pop("placement", {}))
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "EdgeApp",
@@ -21,7 +23,7 @@ def edge_app(name: str, *, max_ms: float = 5, idle_seconds: int = 2, **spec: Any
             "appProvider": "tests",
             "appSoftVersion": "1.0",
             "latency": {"maxMs": max_ms},
-            "placement": {"warmStandby": 0, "idleSeconds": idle_seconds, "maxInstances": 3},
+            "placement": placement,
             "template": {
                 "spec": {
                     "containers": [
