@@ -314,6 +314,9 @@ class DevCluster:
             "--authorization-mode=Node,RBAC",
             f"--service-cluster-ip-range={pki.SERVICE_CIDR}",
             "--allow-privileged=true",
+            # The "kubernetes" Service cannot point at 127.0.0.1 (loopback is refused); nothing
+            # in the devcluster needs in-cluster access to the API server through it.
+            "--endpoint-reconciler-type=none",
             "--profiling=false",
             "--v=1",
         ]
