@@ -304,6 +304,7 @@ def main() -> None:
     parser.add_argument("--rollout", action="store_true", help="every event also changes the image")
     args = parser.parse_args()
     duration = 20.0 if args.quick else args.duration
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
         cluster = DevCluster(
             DevClusterSettings(state_dir=Path(scratch) / "dc"), lambda m: print(m, file=sys.stderr)
