@@ -359,6 +359,8 @@ def main() -> None:
             cluster.down()
     result.update(
         {
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
             "machine": machine(),
             "date": time.strftime("%Y-%m-%d %H:%M %Z"),
             "hosts": args.hosts,
