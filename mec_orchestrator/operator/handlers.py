@@ -91,43 +91,45 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
             default_namespace=c.default_namespace,
         )
 
+    # Every handler is a coroutine: kopf runs plain functions in worker threads, and the view
+    # is shared with the daemons on the event loop, so it must only be touched from the loop.
     # Indexes gate start-up: kopf starts no daemon before every index has seen its initial
     # listing, so no EdgeApp is planned from a half-loaded view (e.g. before the measured
     # latencies arrived). They feed the same view as the event handlers below, which also see
     # deletions.
     @kopf.index("", "v1", "nodes", labels={EDGE_HOST_LABEL: kopf.PRESENT}, registry=registry)
-    def nodes_loaded(name: str, body: kopf.Body, **_: Any) -> None:
+    async def nodes_loaded(name: str, body: kopf.Body, **_: Any) -> None:
         runtime.view.update_node(name, dict(body))
 
     @kopf.index(GROUP, VERSION, "edgehosts", registry=registry)
-    def edge_hosts_loaded(name: str, body: kopf.Body, **_: Any) -> None:
+    async def edge_hosts_loaded(name: str, body: kopf.Body, **_: Any) -> None:
         runtime.view.update_edge_host(name, dict(body))
 
     @kopf.index(GROUP, VERSION, "zones", registry=registry)
-    def zones_loaded(name: str, body: kopf.Body, **_: Any) -> None:
+    async def zones_loaded(name: str, body: kopf.Body, **_: Any) -> None:
         runtime.view.update_zone(name, dict(body))
 
     @kopf.index("apps", "v1", "deployments", labels={APP_LABEL: kopf.PRESENT}, registry=registry)
-    def instances_loaded(uid: str, body: kopf.Body, **_: Any) -> None:
+    async def instances_loaded(uid: str, body: kopf.Body, **_: Any) -> None:
         runtime.view.update_instance(uid, dict(body))
 
     @kopf.on.event("", "v1", "nodes", labels={EDGE_HOST_LABEL: kopf.PRESENT}, registry=registry)
-    def node_changed(name: str, body: kopf.Body, type: str | None, **_: Any) -> None:
+    async def node_changed(name: str, body: kopf.Body, type: str | None, **_: Any) -> None:
         if runtime.view.update_node(name, None if type == "DELETED" else dict(body)):
             runtime.kick_all()
 
     @kopf.on.event(GROUP, VERSION, "edgehosts", registry=registry)
-    def edge_host_changed(name: str, body: kopf.Body, type: str | None, **_: Any) -> None:
+    async def edge_host_changed(name: str, body: kopf.Body, type: str | None, **_: Any) -> None:
         if runtime.view.update_edge_host(name, None if type == "DELETED" else dict(body)):
             runtime.kick_all()
 
     @kopf.on.event(GROUP, VERSION, "zones", registry=registry)
-    def zone_changed(name: str, body: kopf.Body, type: str | None, **_: Any) -> None:
+    async def zone_changed(name: str, body: kopf.Body, type: str | None, **_: Any) -> None:
         if runtime.view.update_zone(name, None if type == "DELETED" else dict(body)):
             runtime.kick_all()
 
     @kopf.on.event("apps", "v1", "deployments", labels={APP_LABEL: kopf.PRESENT}, registry=registry)
-    def instance_changed(
+    async def instance_changed(
         uid: str,
         namespace: str | None,
         labels: kopf.Labels,
@@ -141,7 +143,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
             metrics.INSTANCES_PER_HOST.labels(host).set(count)
 
     @kopf.on.event(GROUP, VERSION, "edgeapps", registry=registry)
-    def app_changed(name: str, namespace: str | None, **_: Any) -> None:
+    async def app_changed(name: str, namespace: str | None, **_: Any) -> None:
         runtime.kick(namespace or "", name)
 
     @kopf.daemon(GROUP, VERSION, "edgeapps", cancellation_timeout=10, registry=registry)
