@@ -6,9 +6,10 @@
 Every event is a spec update of one EdgeApp: a new appSoftVersion, which the operator writes to
 its Deployment's labels; with --rollout the image changes too, so every event also rolls the
 Deployment out (a new ReplicaSet and pod on the kwok edge host).
-For each event the benchmark measures, from just before its write, (a) when the operator's
-updated Deployment is seen on a watch and (b) when the EdgeApp's status says Ready for that
-generation (the rollout finished on the kwok edge host). Side by side, in the same run, it
+For each event the benchmark measures, from just before its write, (a) when a Deployment written
+by the operator for that version (or a later one of the same app: updates can supersede each
+other) is seen on a watch and (b) when the EdgeApp's status says Ready for a generation that
+includes the event. Side by side, in the same run, it
 applies a Deployment directly once per 100 ms and times that bare API round trip.
 """
 
@@ -51,9 +52,23 @@ class Pending:
 @dataclass
 class Run:
     pending: dict[tuple[str, str], Pending] = field(default_factory=dict)  # (app, version)
-    latest: dict[str, str] = field(default_factory=dict)  # app -> version last sent
+    by_app: dict[str, list[tuple[int, Pending]]] = field(default_factory=dict)
     bare_ms: list[float] = field(default_factory=list)
     errors: int = 0
+
+    def add(self, app: str, index: int, entry: Pending) -> None:
+        self.pending[(app, entry.version)] = entry
+        self.by_app.setdefault(app, []).append((index, entry))
+
+    def mark(self, app: str, version: str, what: str) -> None:
+        """State with `version` was seen: that event and every earlier one of the app are in."""
+        if (app, version) not in self.pending:
+            return
+        now = time.perf_counter()
+        upto = int(version.removeprefix("v"))
+        for index, entry in self.by_app.get(app, []):
+            if index <= upto and getattr(entry, what) is None:
+                setattr(entry, what, now)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -111,9 +126,7 @@ async def watch_deployments(api: client.ApiClient, run: Run, stop: asyncio.Event
             ):
                 labels = event["object"].metadata.labels or {}
                 key = (labels.get("mec.dev/app", ""), labels.get("app.kubernetes.io/version", ""))
-                entry = run.pending.get(key)
-                if entry is not None and entry.written is None:
-                    entry.written = time.perf_counter()
+                run.mark(key[0], key[1], "written")
                 if stop.is_set():
                     return
 
@@ -135,12 +148,10 @@ async def watch_apps(api: client.ApiClient, run: Run, stop: asyncio.Event) -> No
                 body = event["object"]
                 name = body["metadata"]["name"]
                 version = body["spec"]["appSoftVersion"]
-                entry = run.pending.get((name, version))
-                if entry is None or entry.ready is not None:
-                    continue
                 # This body carries the event's version, so its generation is that version's
-                # (or a later one's): Ready for it means the operator has handled the event. (The
-                # patch's answer may arrive after this watch event, so it cannot be waited for.)
+                # (or a later one's): Ready for it means the operator has handled the event and
+                # every earlier one of the same app. (The patch's answer may arrive after this
+                # watch event, so it cannot be waited for.)
                 generation = int(body["metadata"].get("generation", 0))
                 for c in (body.get("status") or {}).get("conditions") or []:
                     if (
@@ -148,7 +159,7 @@ async def watch_apps(api: client.ApiClient, run: Run, stop: asyncio.Event) -> No
                         and c["status"] == "True"
                         and c.get("observedGeneration", 0) >= generation > 0
                     ):
-                        entry.ready = time.perf_counter()
+                        run.mark(name, version, "ready")
                 if stop.is_set():
                     return
 
@@ -228,7 +239,7 @@ async def drive(  # noqa: PLR0915 - one benchmark run, start to finish
         name = names[index % apps]
         version = f"v{index + 1}"
         entry = Pending(time.perf_counter(), version)
-        run.pending[(name, version)] = entry
+        run.add(name, index + 1, entry)
         try:
             spec: dict[str, Any] = {"appSoftVersion": version}
             if rollout:
