@@ -79,6 +79,7 @@ def plot(
             )
         worst = max((rtt for _, rtt in assignment.values()), default=0.0)
         axis.set_title(f"{title}\nworst cell RTT {worst:.1f} ms", fontsize=10)
+        axis.ticklabel_format(useOffset=False)
         axis.set_xlabel("longitude")
         axis.set_ylabel("latitude")
     figure.suptitle(
