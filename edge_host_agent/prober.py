@@ -4,8 +4,10 @@ One connected UDP socket per access point; one scheduler task for all of them, w
 access points evenly over the probe period (in slots at least 2 ms apart) so probes do not leave
 in one burst and queue behind each other. Send and receive times come from the monotonic clock
 (RTT is a difference of two of them) and are reported on the wall clock through one fixed offset
-taken at start, so a clock step during a run cannot distort an RTT. A probe unanswered within the
-timeout is lost; a late answer to it is ignored.
+taken at start, so a clock step during a run cannot distort an RTT. The send time is read just
+before each send; the receive time is the kernel's stamp of the answer (see timestamps), so the
+time until the event loop ran is not part of the RTT. A probe unanswered within the timeout is
+lost; a late answer to it is ignored.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from edge_host_agent import probe_packet
+from edge_host_agent import probe_packet, timestamps
 from edge_host_agent.settings import AccessPointConfig
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,7 @@ class AccessPointProbe(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.DatagramTransport, transport)
+        timestamps.enable(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
@@ -98,9 +101,10 @@ class AccessPointProbe(asyncio.DatagramProtocol):
             return
         sequence = self._next_sequence
         self._next_sequence += 1
-        self._outstanding[sequence] = now_ns
         self.sent += 1
-        self._transport.sendto(probe_packet.encode_probe(self._session, sequence, now_ns))
+        sent_ns = time.monotonic_ns()  # now_ns is the slot's; others of the slot went first
+        self._outstanding[sequence] = sent_ns
+        self._transport.sendto(probe_packet.encode_probe(self._session, sequence, sent_ns))
 
     def _expire(self, now_ns: int) -> None:
         outstanding = self._outstanding
@@ -116,7 +120,7 @@ class AccessPointProbe(asyncio.DatagramProtocol):
             self._on_lost(self.access_point_id, expired)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        received_ns = time.monotonic_ns()
+        received_ns = timestamps.monotonic_received_ns(self._transport)
         packet = probe_packet.decode(data)
         if (
             packet is None
@@ -127,6 +131,8 @@ class AccessPointProbe(asyncio.DatagramProtocol):
         sent_ns = self._outstanding.pop(packet.sequence, None)
         if sent_ns is None or sent_ns != packet.sender_time_ns:
             return  # a late, duplicated or forged answer
+        if received_ns < sent_ns:  # not this datagram's stamp: read the clock instead
+            received_ns = time.monotonic_ns()
         held_ns = max(packet.reflector_sent_ns - packet.reflector_received_ns, 0)
         rtt_ns = max(received_ns - sent_ns - held_ns, 0)
         self.answered += 1

@@ -1,8 +1,9 @@
 """The probe reflector that runs at an access point: it answers agents' UDP latency probes.
 
 One process can listen on many addresses (a benchmark or a lab stands for 125 access points with
-one process). Each probe is stamped on arrival and again just before the reply is sent, with the
-reflector's wall clock, so agents can subtract the time it held the probe.
+one process). Each probe is stamped on arrival (the kernel's receive stamp, so the time until the
+process woke up counts as held) and again just before the reply is sent, with the reflector's
+wall clock, so agents can subtract the time it held the probe.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
-from edge_host_agent import probe_packet
+from edge_host_agent import probe_packet, timestamps
 from edge_host_agent.addresses import Address
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,10 @@ class ReflectorProtocol(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
+        timestamps.enable(transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        received_ns = time.time_ns()
+        received_ns = timestamps.received_ns(self.transport, time.time_ns())
         if self.transport is None or not probe_packet.is_probe(data):
             self.ignored += 1
             return

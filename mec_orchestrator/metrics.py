@@ -23,3 +23,16 @@ INSTANCES_PER_HOST = Gauge(
 PLACEMENT_CHANGES = Counter(
     "mec_placement_changes_total", "Instances added or retired by the operator.", ["change"]
 )
+LATENCY_RANKING_CHANGES = Counter(
+    "mec_latency_ranking_changes_total",
+    "Times the ranking of hosts per access point changed (every EdgeApp was woken).",
+)
+EDGEHOST_STATUS_WRITES = Counter(
+    "mec_edgehost_status_writes_total",
+    "Agent summaries written into EdgeHost status, by outcome (written, no-edgehost, failed).",
+    ["outcome"],
+)
+ACTIVE_REPLICA = Gauge(
+    "mec_active_replica",
+    "1 while this replica is the active one by kopf's peering rule (as last checked), else 0.",
+)

@@ -1,19 +1,23 @@
-"""The single writer of EdgeApp status: a merge patch of the status subresource."""
+"""The status writers of EdgeApps and EdgeHosts: merge patches of the status subresource.
+
+EdgeApp status has one writer, the app's daemon; EdgeHost status, the agent link's summaries of
+what each host's agent reports. A merge patch replaces the lists it names (conditions,
+accessPointRtt) and leaves other status fields alone, so each writer owns the fields it sends.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from mec_orchestrator.model import GROUP, VERSION
 
 
-async def write_edgeapp_status(
-    api: client.ApiClient, namespace: str, name: str, status: dict[str, Any]
-) -> None:
+async def _merge_status(api: client.ApiClient, path: str, status: dict[str, Any]) -> None:
     await api.call_api(
-        f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/edgeapps/{name}/status",
+        f"{path}/status",
         "PATCH",
         header_params={
             "Content-Type": "application/merge-patch+json",
@@ -24,3 +28,22 @@ async def write_edgeapp_status(
         response_types_map={200: "object"},
         _return_http_data_only=True,
     )
+
+
+async def write_edgeapp_status(
+    api: client.ApiClient, namespace: str, name: str, status: dict[str, Any]
+) -> None:
+    await _merge_status(
+        api, f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/edgeapps/{name}", status
+    )
+
+
+async def write_edgehost_status(api: client.ApiClient, name: str, status: dict[str, Any]) -> bool:
+    """Merge status into EdgeHost name's status; False when there is no such EdgeHost."""
+    try:
+        await _merge_status(api, f"/apis/{GROUP}/{VERSION}/edgehosts/{name}", status)
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True

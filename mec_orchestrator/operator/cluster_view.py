@@ -1,15 +1,21 @@
 """The operator's in-memory view of the cluster, fed by kopf watch events.
 
 Nodes, EdgeHosts, Zones and instance Deployments arrive as events; this view turns them into
-the reconciler's HostView / AccessPointView / Latency facts. Measured round-trip times live in
-the placement engine's latency matrix (fed from EdgeHost status summaries today, and directly by
-agents); where a pair was never measured, an estimate from distance keeps a new cluster usable
-and is reported as an estimate.
+the reconciler's HostView / AccessPointView / Latency facts. Measured round-trip times come
+from two places: the latency matrix, fed directly by the agents connected to this process (see
+agent_link), and the EdgeHost status summaries, which survive restarts and cover agents this
+replica does not hear. A trusted pair of the matrix wins; where a pair was never measured, an
+estimate from distance keeps a new cluster usable and is reported as an estimate.
+
+Latency changes do not wake apps from here: they arrive many times a second. The latency watch
+compares `latency_ranking()` with its last value every second or so instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,9 +72,20 @@ class SeenInstance:
     service_hash: str | None
 
 
+HostRank = tuple[str, bool, int]
+"""(host, measured, number of known one-way budgets its latency misses)."""
+
+LatencyRanking = tuple[tuple[str, tuple[HostRank, ...]], ...]
+"""Per access point id, its hosts from the lowest latency up."""
+
+
 @dataclass
 class ClusterView:
-    """What the operator knows; every mutation says whether placement may have changed."""
+    """What the operator knows; every mutation says whether placement may have changed.
+
+    `clock` times the matrix's samples and its trust horizon: the agent server must record with
+    the same clock (seconds, monotonic).
+    """
 
     nodes: dict[str, NodeFacts] = field(default_factory=dict)
     edge_hosts: dict[str, EdgeHost] = field(default_factory=dict)
@@ -78,6 +95,8 @@ class ClusterView:
     latency: LatencyMatrix = field(default_factory=lambda: LatencyMatrix(LatencySettings()))
     summaries: dict[tuple[str, str], float] = field(default_factory=dict)  # (ap, host) -> p50
     lost_agents: set[str] = field(default_factory=set)
+    budgets: dict[tuple[str, str], float] = field(default_factory=dict)  # (ns, app) -> maxMs
+    clock: Callable[[], float] = time.monotonic
 
     def _host_snapshot(self) -> list[HostView]:
         return self.host_views(exclude_app=None)
@@ -92,7 +111,8 @@ class ClusterView:
         return self._host_snapshot() != before
 
     def update_edge_host(self, name: str, body: Mapping[str, Any] | None) -> bool:
-        before = (self._host_snapshot(), self._rtts())
+        """Note an EdgeHost; True when a host's facts changed (its RTTs: see latency_ranking)."""
+        before = self._host_snapshot()
         if body is None:
             self.edge_hosts.pop(name, None)
         else:
@@ -102,10 +122,16 @@ class ClusterView:
                 del self.summaries[pair]
             for entry in (host.status.access_point_rtt if host.status else None) or []:
                 self.summaries[(entry.access_point_id, name)] = entry.p50_ms
-        return (self._host_snapshot(), self._rtts()) != before
+        return self._host_snapshot() != before
 
-    def _rtts(self) -> dict[tuple[str, str], float]:
-        return dict(self.summaries)
+    def update_app(self, namespace: str, name: str, body: Mapping[str, Any] | None) -> None:
+        """Note an EdgeApp's one-way latency budget (None: the app is gone)."""
+        spec = (body or {}).get("spec") or {}
+        budget = (spec.get("latency") or {}).get("maxMs")
+        if body is None or not isinstance(budget, int | float):
+            self.budgets.pop((namespace, name), None)
+        else:
+            self.budgets[(namespace, name)] = float(budget)
 
     def update_zone(self, name: str, body: Mapping[str, Any] | None) -> bool:
         before = self.access_points()
@@ -193,6 +219,7 @@ class ClusterView:
         """A LatencyLookup over the measured matrix, falling back to a distance estimate."""
         locations = {h.name: h.location for h in hosts}
         ap_locations = {ap.id: ap.location for ap in self.access_points()}
+        self.latency.expire(self.clock())  # is_trusted applies the horizon as of now
 
         def lookup(ap: str, host: str) -> Latency | None:
             measured = self.latency.value(ap, host, LatencyMetric.EWMA)
@@ -207,6 +234,32 @@ class ClusterView:
             return Latency(RADIO_FLOOR_RTT_MS + FIBRE_RTT_MS_PER_KM * km, measured=False)
 
         return lookup
+
+    def latency_ranking(self) -> LatencyRanking:
+        """Every access point's hosts ordered by the latency placement would use now.
+
+        Each host also says whether that latency is measured and how many of the known apps'
+        budgets it misses, so a pair crossing some app's budget, or turning from estimated to
+        measured, changes the ranking even when the order stays. What this cannot see is a
+        change of a sum of RTTs that breaks a tie between hosts covering several access points;
+        the periodic resync covers that. Cost: one lookup per (access point, host).
+        """
+        hosts = self.host_views(exclude_app=None)
+        lookup = self.lookup_latency(hosts)
+        budgets = sorted(set(self.budgets.values()))
+        ranking: list[tuple[str, tuple[HostRank, ...]]] = []
+        for ap in sorted({ap.id for ap in self.access_points()}):
+            ranked: list[tuple[float, str, bool, int]] = []
+            for host in hosts:
+                value = lookup(ap, host.name)
+                if value is not None:
+                    missed = bisect_left(budgets, value.one_way_ms)
+                    ranked.append((value.rtt_ms, host.name, value.measured, missed))
+            ranked.sort()
+            ranking.append(
+                (ap, tuple((name, measured, missed) for _, name, measured, missed in ranked))
+            )
+        return tuple(ranking)
 
     def apps_on(self, host: str) -> Iterator[tuple[str, str]]:
         return iter({(ns, app) for ns, app, h in self.instances.values() if h == host})

@@ -143,7 +143,10 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
             metrics.INSTANCES_PER_HOST.labels(host).set(count)
 
     @kopf.on.event(GROUP, VERSION, "edgeapps", registry=registry)
-    async def app_changed(name: str, namespace: str | None, **_: Any) -> None:
+    async def app_changed(
+        name: str, namespace: str | None, body: kopf.Body, type: str | None, **_: Any
+    ) -> None:
+        runtime.view.update_app(namespace or "", name, None if type == "DELETED" else dict(body))
         runtime.kick(namespace or "", name)
 
     @kopf.daemon(GROUP, VERSION, "edgeapps", cancellation_timeout=10, registry=registry)

@@ -4,6 +4,11 @@
 and configured); /metrics serves every mec_ metric. Replicas coordinate through kopf peering:
 only the highest-priority live replica handles events, the others stand by and take over when
 its peering record expires.
+
+Beside kopf, in the same event loop, run the latency watch (wakes apps when the best hosts
+change) and, when `agents_listen` is set, the edge-host agents' gRPC server (agent_link). Both
+start before kopf, so agents can connect while kopf loads its view; the agent server stops in
+kopf's cleanup, the watch after kopf returns.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import kopf
 from aiohttp import web
@@ -18,7 +24,9 @@ from kopf._core.engines.peering import Identity  # the NewType kopf.operator exp
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mec_orchestrator.kube.connection import discover
+from mec_orchestrator.operator.agent_link import AgentLink
 from mec_orchestrator.operator.handlers import Runtime, register
+from mec_orchestrator.operator.latency_watch import watch_latency
 from mec_orchestrator.operator.settings import OperatorSettings
 
 
@@ -49,7 +57,21 @@ async def run_operator(settings: OperatorSettings) -> None:
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()
+    agents = settings.agent_server()
+    link = AgentLink(runtime, agents) if agents is not None else None
+    if link is not None:
+        # Stopped in kopf's cleanup, before kopf waits for the tasks it did not start (agents'
+        # calls among them): agents see the server go away at once, not after that wait.
+        @kopf.on.cleanup(registry=registry)
+        async def stop_agent_server(**_: Any) -> None:
+            await link.stop()
+
+    watch = asyncio.create_task(
+        watch_latency(runtime, settings.latency_check_seconds), name="latency-watch"
+    )
     try:
+        if link is not None:
+            await link.start()
         await kopf.operator(
             registry=registry,
             clusterwide=True,
@@ -59,6 +81,12 @@ async def run_operator(settings: OperatorSettings) -> None:
             identity=Identity(settings.identity),
         )
     finally:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+        if link is not None:
+            with contextlib.suppress(Exception):
+                await link.stop()
         with contextlib.suppress(Exception):
             await runner.cleanup()
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mec_orchestrator.agents import AgentServerSettings
 
 
 def _default_identity() -> str:
@@ -39,3 +42,56 @@ class OperatorSettings(BaseSettings):
         default=30.0, gt=0, description="Reconcile every EdgeApp at least this often."
     )
     identity: str = Field(default_factory=_default_identity)
+    latency_check_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the ranking of hosts per access point is compared with the last "
+        "one; a change wakes every EdgeApp.",
+    )
+
+    # The edge-host agents' gRPC server (docs/agents.md), run inside the operator process.
+    agents_listen: str = Field(
+        default="",
+        description='host:port of the agent server (e.g. "0.0.0.0:50051"); empty: no server.',
+    )
+    agents_ca_cert: Path | None = Field(default=None, description="CA of agents' certificates.")
+    agents_cert: Path | None = Field(default=None, description="The agent server's certificate.")
+    agents_key: Path | None = Field(default=None, description="Its private key.")
+    agents_insecure: bool = Field(
+        default=False, description="Serve agents in plaintext (development only)."
+    )
+    agents_heartbeat_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="Heartbeat interval the server asks agents for."
+    )
+    agent_lost_after_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="An agent silent this long is lost: its host's instances are evacuated.",
+    )
+    agents_status_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often each agent's summary is written to its EdgeHost's status.",
+    )
+
+    @model_validator(mode="after")
+    def _agent_server_valid(self) -> Self:
+        self.agent_server()  # fail at start-up, not when the server starts
+        return self
+
+    def agent_server(self) -> AgentServerSettings | None:
+        """The agent server's settings, or None when agents_listen is empty."""
+        if not self.agents_listen:
+            return None
+        return AgentServerSettings(
+            listen=self.agents_listen,
+            ca_cert=self.agents_ca_cert,
+            cert=self.agents_cert,
+            key=self.agents_key,
+            insecure=self.agents_insecure,
+            heartbeat_interval_s=self.agents_heartbeat_seconds,
+            lost_after_s=self.agent_lost_after_seconds,
+        )

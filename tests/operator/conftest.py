@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,17 @@ LOCATION = {"latitude": 1.0, "longitude": 1.0}  # far from the Melbourne example
 class OperatorProcess:
     """One `mec-orchestrator run` replica with its own log, probes and metrics port."""
 
-    def __init__(self, info: ClusterInfo, logs: Path, priority: int = 100) -> None:
+    def __init__(
+        self,
+        info: ClusterInfo,
+        logs: Path,
+        priority: int = 100,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """env: extra MEC_OPERATOR_ settings (they win over the test defaults)."""
         self.info = info
         self.priority = priority
+        self.env = dict(env or {})
         self.port = free_port()
         self.log = logs / f"operator-{priority}-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -42,6 +50,7 @@ class OperatorProcess:
             "MEC_OPERATOR_PEERING_LIFETIME_SECONDS": "3",
             "MEC_OPERATOR_RESYNC_SECONDS": "5",
             "MEC_OPERATOR_IDENTITY": f"replica-{self.priority}-{self.port}",
+            **self.env,
         }
         argv = [
             sys.executable,

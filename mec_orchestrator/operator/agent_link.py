@@ -1,0 +1,161 @@
+"""The edge-host agents' server inside the operator process, wired to placement.
+
+- **Samples** go straight into the cluster view's latency matrix, timed by the view's clock, so
+  the plan reads them on its next lookup; there they win over EdgeHost status summaries. The
+  latency watch wakes the apps when they change which hosts are best.
+- **Liveness**: `AgentLost(host)` makes the host unavailable (`HostView.agent_lost`), so the plan
+  evacuates its instances; `AgentConnected(host)` makes it available again. Both wake every
+  EdgeApp. Every replica keeps its own view current from the agents connected to it; only the
+  active replica acts on it, because kopf runs the app daemons there only.
+- **Summaries**: every `agents_status_seconds`, and at once after an agent connects or is lost,
+  the active replica writes each known agent's `edge_host_status(...)` into its EdgeHost's status
+  (merge patch). Hosts without an EdgeHost object are skipped. These summaries are what other
+  replicas, people and a restarted operator see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from mec_orchestrator import metrics
+from mec_orchestrator.agents import (
+    AgentConnected,
+    AgentEvent,
+    AgentEvents,
+    AgentLost,
+    AgentServer,
+    AgentServerSettings,
+    GapSummaryReceived,
+    MatrixSink,
+)
+from mec_orchestrator.kube import status as kube_status
+from mec_orchestrator.kube.peering import read_peers
+from mec_orchestrator.operator.handlers import Runtime
+from mec_orchestrator.operator.leadership import is_active
+
+log = logging.getLogger(__name__)
+
+
+class AgentLink:
+    """Runs the AgentServer for one operator process and applies what it learns."""
+
+    def __init__(self, runtime: Runtime, settings: AgentServerSettings) -> None:
+        self.runtime = runtime
+        view = runtime.view
+        self.server = AgentServer(settings, MatrixSink(view.latency), clock=view.clock)
+        self._wake_writer = asyncio.Event()
+        self._events: AgentEvents | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._written: dict[str, dict[str, Any]] = {}  # host -> the status last written
+
+    async def start(self) -> int:
+        """Serve agents; returns the bound port."""
+        self._events = self.server.registry.subscribe()
+        port = await self.server.start()
+        self._tasks = [
+            asyncio.create_task(self._follow(self._events), name="agent-events"),
+            asyncio.create_task(self._write_periodically(), name="edgehost-status"),
+        ]
+        log.info("agent server listening on %s (port %d)", self.server.settings.listen, port)
+        return port
+
+    async def stop(self) -> None:
+        """Stop serving and following; safe to call more than once."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._events is not None:
+            self._events.close()
+            self._events = None
+        await self.server.stop()
+
+    # Events
+
+    async def _follow(self, events: AgentEvents) -> None:
+        async for event in events:
+            try:
+                self.apply(event)
+            except Exception:  # one bad event must not end the subscription
+                log.exception("cannot apply %s", event)
+
+    def apply(self, event: AgentEvent) -> None:
+        """Update the view for one registry event and wake whoever must act on it."""
+        view = self.runtime.view
+        if isinstance(event, AgentLost):
+            log.warning(
+                "agent of %s lost (no heartbeat since %s)", event.host, event.last_heartbeat
+            )
+            view.lost_agents.add(event.host)
+        elif isinstance(event, AgentConnected):
+            log.info("agent of %s connected (session %s)", event.host, event.session_id)
+            view.lost_agents.discard(event.host)
+        elif isinstance(event, GapSummaryReceived):
+            log.info("agent of %s measured alone for %.1f s", event.host, event.gap.duration_s)
+            return
+        self.runtime.kick_all()
+        self._wake_writer.set()
+
+    # EdgeHost status
+
+    async def _write_periodically(self) -> None:
+        period = self.runtime.settings.agents_status_seconds
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_writer.wait(), timeout=period)
+            self._wake_writer.clear()
+            try:
+                await self.write_statuses()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("writing agents' EdgeHost status failed; trying again")
+
+    async def active(self) -> bool:
+        """Whether this replica may write (the app daemons need no such check)."""
+        settings = self.runtime.settings
+        if settings.standalone:
+            active = True
+        else:
+            peers = await read_peers(self.runtime.client, settings.peering_name)
+            active = peers is not None and is_active(
+                peers, settings.identity, settings.priority, datetime.now(UTC)
+            )
+        metrics.ACTIVE_REPLICA.set(1 if active else 0)
+        return active
+
+    async def write_statuses(self) -> int:
+        """Write every known agent's summary into its EdgeHost's status; returns how many."""
+        runtime = self.runtime
+        if not runtime.ready or runtime.api is None or not await self.active():
+            return 0
+        written = 0
+        for record in self.server.registry.records():
+            host = record.host
+            edge_host = runtime.view.edge_hosts.get(host)
+            if edge_host is None:
+                metrics.EDGEHOST_STATUS_WRITES.labels("no-edgehost").inc()
+                continue
+            conditions = (edge_host.status.conditions if edge_host.status else None) or []
+            status = self.server.edge_host_status(host, conditions)
+            if self._written.get(host) == status:
+                continue  # a lost agent's summary stops changing: no need to send it again
+            try:
+                found = await kube_status.write_edgehost_status(runtime.client, host, status)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                metrics.EDGEHOST_STATUS_WRITES.labels("failed").inc()
+                log.warning("cannot write the status of EdgeHost %s: %s", host, error)
+                continue
+            metrics.EDGEHOST_STATUS_WRITES.labels("written" if found else "no-edgehost").inc()
+            if found:
+                self._written[host] = status
+                written += 1
+        return written

@@ -1,0 +1,41 @@
+"""Fixtures for end-to-end tests: real processes in emulated network namespaces against the
+session's control plane.
+
+They need root (network namespaces); without it they fail with a message saying so rather than
+skip, because a skip would hide that the end-to-end tests did not run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from mec_orchestrator.sim.network import Network, cleanup_leftovers, leftover_names
+from mec_orchestrator.sim.network.netns import NetnsError, ip_binary
+
+E2E_PREFIX = "e2e"
+
+
+@pytest.fixture(scope="session")
+def netns_ready() -> None:
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("not running as root (network namespaces need CAP_SYS_ADMIN)")
+    try:
+        ip_binary()
+    except NetnsError as error:
+        problems.append(str(error))
+    if problems:
+        pytest.fail("end-to-end tests cannot run: " + "; ".join(problems))
+    cleanup_leftovers(E2E_PREFIX)  # earlier crashed sessions, never live runs
+
+
+@pytest.fixture
+def network(netns_ready: None) -> Iterator[Network]:
+    """A fresh emulated network (delay-line switch); everything of it is removed afterwards."""
+    net = Network(name_prefix=E2E_PREFIX, seed=4242)
+    with net:
+        yield net
+    assert leftover_names(net.tag) == []
