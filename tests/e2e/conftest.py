@@ -7,26 +7,19 @@ skip, because a skip would hide that the end-to-end tests did not run.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from mec_orchestrator.sim.network import Network, cleanup_leftovers, leftover_names
-from mec_orchestrator.sim.network.netns import NetnsError, ip_binary
+from mec_orchestrator.sim.network.netns import missing_capabilities
 
 E2E_PREFIX = "e2e"
 
 
 @pytest.fixture(scope="session")
 def netns_ready() -> None:
-    problems = []
-    if os.geteuid() != 0:
-        problems.append("not running as root (network namespaces need CAP_SYS_ADMIN)")
-    try:
-        ip_binary()
-    except NetnsError as error:
-        problems.append(str(error))
+    problems = missing_capabilities()
     if problems:
         pytest.fail("end-to-end tests cannot run: " + "; ".join(problems))
     cleanup_leftovers(E2E_PREFIX)  # earlier crashed sessions, never live runs

@@ -7,26 +7,19 @@ end-to-end tests did not run.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from mec_orchestrator.sim.network import Network, cleanup_leftovers, leftover_names
-from mec_orchestrator.sim.network.netns import NetnsError, ip_binary
+from mec_orchestrator.sim.network.netns import missing_capabilities
 
 TEST_PREFIX = "pt"
 
 
 @pytest.fixture(scope="session")
 def netns_capable() -> None:
-    problems = []
-    if os.geteuid() != 0:
-        problems.append("not running as root (network namespaces need CAP_SYS_ADMIN)")
-    try:
-        ip_binary()
-    except NetnsError as error:
-        problems.append(str(error))
+    problems = missing_capabilities()
     if problems:
         pytest.fail("network emulation tests cannot run: " + "; ".join(problems))
     cleanup_leftovers(TEST_PREFIX)  # earlier crashed sessions, never live runs

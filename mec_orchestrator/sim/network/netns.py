@@ -35,6 +35,18 @@ class NetnsError(RuntimeError):
     """A namespace operation failed (the message carries the command and its error output)."""
 
 
+def missing_capabilities() -> list[str]:
+    """Why network namespaces cannot be built here (empty when they can)."""
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("not running as root (network namespaces need CAP_SYS_ADMIN)")
+    try:
+        ip_binary()
+    except NetnsError as error:
+        problems.append(str(error))
+    return problems
+
+
 def ip_binary() -> str:
     path = shutil.which("ip") or next(
         (p for p in ("/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip") if Path(p).exists()), None
