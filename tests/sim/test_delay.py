@@ -171,4 +171,6 @@ def test_reading_ground_truth_while_traffic_flows_does_not_delay_frames(net: Net
 
     records = [r for rs in records_by_probe(net.ground_truth(), result).values() for r in rs]
     assert len(records) == 600
-    assert quantile([abs(e) for e in errors_us(records)], 0.99) < TOLERANCE_MS * 1000
+    # Serving the truth inline (the defect this guards against) held frames ~70 ms at p99; a
+    # shared 2-core machine alone can add ~1 ms, so the bound sits between the two.
+    assert quantile([abs(e) for e in errors_us(records)], 0.99) < 10_000
