@@ -145,11 +145,16 @@ def test_jitter_spreads_delays_without_reordering_a_pair(net: Network) -> None:
     requests = sorted(
         (r for rs in by_probe.values() for r in rs if r.ingress == "h1"), key=lambda r: r.enter_ns
     )
+    # What the switch drew (due - enter) must lie within nominal +- jitter; what really happened
+    # follows it closely (a single scheduling stall of the shared machine must not fail this).
+    drawn = [(r.due_ns - r.enter_ns) / MS for r in requests]
     delays = [r.delay_ns / MS for r in requests if r.delay_ns is not None]
     assert len(delays) == 200
-    assert min(delays) > 7.0 - TOLERANCE_MS
-    assert max(delays) < 13.0 + TOLERANCE_MS
-    assert statistics.pstdev(delays) > 0.8
+    assert min(drawn) >= 7.0
+    assert max(drawn) <= 13.0
+    assert statistics.pstdev(drawn) > 0.8
+    late = [abs(d - w) for d, w in zip(delays, drawn, strict=True)]
+    assert quantile(late, 0.9) < TOLERANCE_MS
     leaves = [r.leave_ns for r in requests]
     assert leaves == sorted(leaves, key=lambda t: t or 0)
     replies = [r for rs in by_probe.values() for r in rs if r.ingress == "h2"]
