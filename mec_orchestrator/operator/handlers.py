@@ -36,6 +36,7 @@ class Runtime:
         self.connection = connection
         self.view = ClusterView()
         self.kicks: dict[tuple[str, str], asyncio.Event] = {}
+        self.generations: dict[tuple[str, str], int | None] = {}  # last generation that woke an app
         self.api: client.ApiClient | None = None
         self.ready = False
 
@@ -147,7 +148,15 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
         name: str, namespace: str | None, body: kopf.Body, type: str | None, **_: Any
     ) -> None:
         runtime.view.update_app(namespace or "", name, None if type == "DELETED" else dict(body))
-        runtime.kick(namespace or "", name)
+        # Only a new generation (a spec change) or a deletion needs the app's daemon: the
+        # operator's own status writes come back here too, and reconciling on each of them
+        # would double the work per update for nothing.
+        key = (namespace or "", name)
+        generation = body.get("metadata", {}).get("generation")
+        deleting = type == "DELETED" or bool(body.get("metadata", {}).get("deletionTimestamp"))
+        if deleting or runtime.generations.get(key) != generation:
+            runtime.generations[key] = generation
+            runtime.kick(*key)
 
     @kopf.daemon(GROUP, VERSION, "edgeapps", cancellation_timeout=10, registry=registry)
     async def app_daemon(
@@ -197,6 +206,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
     async def app_deleted(name: str, namespace: str | None, body: kopf.Body, **_: Any) -> None:
         namespace = namespace or ""
         runtime.kicks.pop((namespace, name), None)
+        runtime.generations.pop((namespace, name), None)
         found = await instances.list_instances(runtime.client, namespace, name)
         for instance, _hash in found:
             await instances.delete_instance(runtime.client, namespace, instance.deployment)
