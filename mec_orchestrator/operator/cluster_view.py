@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -260,6 +260,3 @@ class ClusterView:
                 (ap, tuple((name, measured, missed) for _, name, measured, missed in ranked))
             )
         return tuple(ranking)
-
-    def apps_on(self, host: str) -> Iterator[tuple[str, str]]:
-        return iter({(ns, app) for ns, app, h in self.instances.values() if h == host})
