@@ -37,6 +37,9 @@ class Runtime:
         self.view = ClusterView()
         self.kicks: dict[tuple[str, str], asyncio.Event] = {}
         self.generations: dict[tuple[str, str], int | None] = {}  # last generation that woke an app
+        # The newest body seen per app: kopf may wake a daemon before its own view of the body is
+        # updated, and a daemon that reconciled a stale body would not be woken again.
+        self.bodies: dict[tuple[str, str], dict[str, Any]] = {}
         self.api: client.ApiClient | None = None
         self.ready = False
 
@@ -154,6 +157,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
         key = (namespace or "", name)
         generation = body.get("metadata", {}).get("generation")
         deleting = type == "DELETED" or bool(body.get("metadata", {}).get("deletionTimestamp"))
+        runtime.bodies[key] = dict(body)  # the daemon reconciles the newest body it was woken for
         if deleting or runtime.generations.get(key) != generation:
             runtime.generations[key] = generation
             runtime.kick(*key)
@@ -174,7 +178,8 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
             wake.clear()
             timeout = runtime.settings.resync_seconds
             try:
-                outcome = await reconcile(runtime.client, runtime.view, dict(body))
+                latest = runtime.bodies.get((namespace, name)) or dict(body)
+                outcome = await reconcile(runtime.client, runtime.view, latest)
                 backoff = 1.0
                 if outcome.next_deadline is not None:
                     due = (outcome.next_deadline - datetime.now(UTC)).total_seconds() + 0.2
@@ -207,6 +212,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
         namespace = namespace or ""
         runtime.kicks.pop((namespace, name), None)
         runtime.generations.pop((namespace, name), None)
+        runtime.bodies.pop((namespace, name), None)
         found = await instances.list_instances(runtime.client, namespace, name)
         for instance, _hash in found:
             await instances.delete_instance(runtime.client, namespace, instance.deployment)
