@@ -15,23 +15,6 @@ from cryptography.hazmat.primitives import serialization
 
 from mec_orchestrator.tls import issue_ca, issue_leaf, new_key, write_cert, write_key
 
-# issue_ca and issue_leaf live in mec_orchestrator.tls; they stay importable from here.
-__all__ = [
-    "ADMIN",
-    "CLIENTS",
-    "CONTROLLER_MANAGER",
-    "KWOK",
-    "SCHEDULER",
-    "SERVICE_CIDR",
-    "SERVICE_IP",
-    "ClientIdentity",
-    "Pki",
-    "generate",
-    "issue_ca",
-    "issue_leaf",
-    "kubeconfig_text",
-]
-
 SERVICE_IP = "10.0.0.1"
 SERVICE_CIDR = "10.0.0.0/24"
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,10 @@ import pytest
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from mec_orchestrator import tls
 from mec_orchestrator.devcluster import ClusterInfo
 from mec_orchestrator.devcluster.cluster import DevCluster, admin_client
 from mec_orchestrator.devcluster.nodes import EDGE_HOST_LABEL
-from mec_orchestrator.devcluster.pki import issue_leaf
 from tests.conftest import EDGE_HOSTS, Kubectl
 from tests.helpers import as_model, body_text, eventually
 
@@ -347,23 +348,11 @@ async def test_expired_resource_version_answers_410_after_etcd_compaction(
 def test_rbac_refuses_an_authenticated_user_without_permissions(
     control_plane: ClusterInfo, tmp_path: Path
 ) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
     keys = control_plane.pki
-    ca = x509.load_pem_x509_certificate(keys.ca_cert.read_bytes())
-    ca_key = serialization.load_pem_private_key(keys.ca_key.read_bytes(), password=None)
-    cert, key = issue_leaf(ca, ca_key, "nobody", client=True)  # type: ignore[arg-type]
-    (tmp_path / "c.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "c.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    import ssl
-
+    ca, ca_key = tls.load_cert(keys.ca_cert), tls.load_key(keys.ca_key)
+    cert, key = tls.issue_leaf(ca, ca_key, "nobody", client=True)
+    tls.write_cert(tmp_path / "c.crt", cert)
+    tls.write_key(tmp_path / "c.key", key)
     context = ssl.create_default_context(cafile=str(keys.ca_cert))
     context.load_cert_chain(str(tmp_path / "c.crt"), str(tmp_path / "c.key"))
     with httpx.Client(base_url=control_plane.server, verify=context) as http:
