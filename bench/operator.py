@@ -35,6 +35,7 @@ from bench.devcluster import machine
 from mec_orchestrator.devcluster import ClusterInfo, DevCluster, DevClusterSettings
 from mec_orchestrator.devcluster.cluster import free_port
 from mec_orchestrator.kube.connection import from_kubeconfig
+from mec_orchestrator.operator.probes import wait_until_ready
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"
@@ -352,7 +353,8 @@ def main() -> None:
                     stderr=subprocess.STDOUT,
                     env={**os.environ, "MEC_OPERATOR_RESYNC_SECONDS": "300"},
                 )
-            _wait_ready(port)
+            if not wait_until_ready(port, timeout=60, process=operator):
+                raise SystemExit(f"the operator did not become ready; see {log}")
             result = asyncio.run(drive(info, args.apps, args.rate, duration, args.rollout))
             metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
             result["operator_reconciles"] = next(
@@ -387,18 +389,6 @@ def main() -> None:
         json.dumps(result, indent=2)
     )
     print(json.dumps(result, indent=2))
-
-
-def _wait_ready(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the operator did not become ready")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 import yaml
 
 from mec_orchestrator.demo.latency_model import host_status
@@ -19,6 +18,7 @@ from mec_orchestrator.demo.report import DemoReport, Snapshot, markdown, plot, s
 from mec_orchestrator.devcluster.cluster import ClusterInfo, DevCluster, admin_client, free_port
 from mec_orchestrator.devcluster.errors import DevClusterError
 from mec_orchestrator.devcluster.settings import DevClusterSettings
+from mec_orchestrator.operator.probes import wait_until_ready
 
 NAMESPACE = "default"
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -146,17 +146,9 @@ class Demo:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    _say(
-                        f"orchestrator running (metrics on http://127.0.0.1:{port}/metrics,"
-                        f" log {log})"
-                    )
-                    return port
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        if wait_until_ready(port, timeout=60, process=self.operator):
+            _say(f"orchestrator running (metrics on http://127.0.0.1:{port}/metrics, log {log})")
+            return port
         raise DevClusterError(f"the orchestrator did not start; see {log}")
 
     def report_latencies(self, info: ClusterInfo) -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from mec_orchestrator.devcluster import ClusterInfo
 from mec_orchestrator.devcluster.cluster import admin_client, free_port
+from mec_orchestrator.operator.probes import wait_until_ready
 from tests.conftest import EDGE_HOSTS
 
 ACCESS_POINT = "ap-test"
@@ -66,17 +67,9 @@ class OperatorProcess:
         ]
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"operator exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"operator not ready: {self.log.read_text()[-3000:]}")
+        if wait_until_ready(self.port, timeout=30, process=self.process):
+            return self
+        raise AssertionError(f"operator not ready or exited: {self.log.read_text()[-3000:]}")
 
     def metric(self, name: str) -> float:
         text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=2).text
