@@ -35,6 +35,7 @@ from bench.devcluster import machine
 from mec_orchestrator.devcluster import ClusterInfo, DevCluster, DevClusterSettings
 from mec_orchestrator.devcluster.cluster import free_port
 from mec_orchestrator.kube.connection import from_kubeconfig
+from mec_orchestrator.kube.status import merge_patch
 from mec_orchestrator.operator.probes import wait_until_ready
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,22 +101,6 @@ def app_body(name: str, version: str) -> dict[str, Any]:
             },
         },
     }
-
-
-async def merge_patch(api: client.ApiClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = await api.call_api(
-        path,
-        "PATCH",
-        header_params={
-            "Content-Type": "application/merge-patch+json",
-            "Accept": "application/json",
-        },
-        body=body,
-        auth_settings=["BearerToken"],
-        response_types_map={200: "object"},
-        _return_http_data_only=True,
-    )
-    return result
 
 
 async def watch_deployments(api: client.ApiClient, run: Run, stop: asyncio.Event) -> None:

@@ -15,19 +15,25 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from mec_orchestrator.model import GROUP, VERSION
 
 
-async def _merge_status(api: client.ApiClient, path: str, status: dict[str, Any]) -> None:
-    await api.call_api(
-        f"{path}/status",
+async def merge_patch(api: client.ApiClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """JSON merge patch of the object at path (the generated clients would send a JSON patch)."""
+    result: dict[str, Any] = await api.call_api(
+        path,
         "PATCH",
         header_params={
             "Content-Type": "application/merge-patch+json",
             "Accept": "application/json",
         },
-        body={"status": status},
+        body=body,
         auth_settings=["BearerToken"],
         response_types_map={200: "object"},
         _return_http_data_only=True,
     )
+    return result
+
+
+async def _merge_status(api: client.ApiClient, path: str, status: dict[str, Any]) -> None:
+    await merge_patch(api, f"{path}/status", {"status": status})
 
 
 async def write_edgeapp_status(

@@ -7,6 +7,8 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from mec_orchestrator.kube.status import merge_patch
+
 GROUP, VERSION = "mec.dev", "v1alpha1"
 
 
@@ -49,17 +51,8 @@ async def create_app(api: client.ApiClient, namespace: str, body: dict[str, Any]
 async def patch_spec(
     api: client.ApiClient, namespace: str, name: str, spec: dict[str, Any]
 ) -> None:
-    """Merge-patch the spec (the generated method would send a JSON patch)."""
-    await api.call_api(
-        f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/edgeapps/{name}",
-        "PATCH",
-        header_params={
-            "Content-Type": "application/merge-patch+json",
-            "Accept": "application/json",
-        },
-        body={"spec": spec},
-        auth_settings=["BearerToken"],
-        response_types_map={200: "object"},
+    await merge_patch(
+        api, f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/edgeapps/{name}", {"spec": spec}
     )
 
 
