@@ -80,7 +80,9 @@ async def test_a_latency_change_moves_the_instance(
         topology.set_rtts({"edge-b": 40.0, "edge-c": 4.0})
         await eventually(lambda: on(["edge-b", "edge-c"]))  # the new one first; the old idles
         await eventually(lambda: on(["edge-c"]), within=20)  # retired after idleSeconds (2 s)
-        assert await eventually(lambda: running_pod_hosts(api, namespace, "follow")) == ["edge-c"]
+        await eventually(
+            lambda: _equals(lambda: running_pod_hosts(api, namespace, "follow"), ["edge-c"])
+        )
 
         async def moves_told() -> list[str]:
             return [m for r, m in await event_reasons(api, namespace, "follow") if r == "Placed"]
@@ -111,7 +113,9 @@ async def test_a_failed_node_is_evacuated_to_the_next_best_host(
 
         told = await eventually(evacuation_told)
         assert "edge-b" in told[0]
-        assert await eventually(lambda: running_pod_hosts(api, namespace, "evac")) == ["edge-a"]
+        await eventually(
+            lambda: _equals(lambda: running_pod_hosts(api, namespace, "evac"), ["edge-a"])
+        )
     finally:
         topology.restore_node("edge-b")
         topology.set_rtts(BASELINE)
