@@ -61,5 +61,14 @@ def received_ns(transport: asyncio.BaseTransport | None, now_ns: int) -> int:
 
 def monotonic_received_ns(transport: asyncio.BaseTransport | None) -> int:
     """received_ns on the monotonic clock (the offset between the clocks is read now)."""
-    mono, real = time.monotonic_ns(), time.time_ns()
-    return mono - (real - received_ns(transport, real))
+    # The two clocks cannot be read at once; bracket the monotonic read between two realtime
+    # reads and keep the tightest of a few tries, so a preemption between reads cannot shift
+    # the stamp (a shift of a few µs made loopback RTTs come out below zero).
+    best = (time.time_ns(), time.monotonic_ns(), time.time_ns())
+    for _ in range(2):
+        tried = (time.time_ns(), time.monotonic_ns(), time.time_ns())
+        if tried[2] - tried[0] < best[2] - best[0]:
+            best = tried
+    before, mono, after = best
+    real = (before + after) // 2
+    return mono - (real - received_ns(transport, after))
