@@ -7,6 +7,11 @@ it enters the host's stack; `SIOCGSTAMPNS` returns the stamp of the last datagra
 socket. asyncio's datagram transport reads exactly one datagram and hands it to the protocol
 before reading the next, so inside `datagram_received` that stamp is the datagram's own.
 
+Linux stamps incoming datagrams only while some socket on the host wants stamps, and switches
+stamping on from a work queue after the first socket asks; until then a datagram carries no stamp
+and the ioctl answers the time of the read, exactly the fallback below. The first probes of a
+fresh agent can therefore include the wake-up; later ones do not.
+
 The stamp is on CLOCK_REALTIME. Where it is missing (not Linux, stamping not yet on, a value that
 is not plausible) callers fall back to reading their clock, as before.
 """
