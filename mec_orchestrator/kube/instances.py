@@ -1,7 +1,10 @@
 """Apply, list and delete the Deployments and Services of EdgeApp instances.
 
 Writes use server-side apply with one field manager, so re-applying an unchanged manifest is a
-no-op at the API server, and a manifest hash annotation lets the operator skip even the call.
+no-op at the API server, and a manifest hash label lets the operator skip even the call. The
+operator's bookkeeping (hashes, when an instance became unneeded) is in labels, not annotations:
+changing a Deployment's annotations bumps its generation and rewrites its ReplicaSet, so the
+controller manager would have to catch up before the instance counted as rolled out again.
 """
 
 from __future__ import annotations
@@ -9,19 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from mec_orchestrator.model import EDGE_HOST_LABEL
-from mec_orchestrator.reconcile.manifests import APP_LABEL, UNNEEDED_SINCE_ANNOTATION
+from mec_orchestrator.reconcile.manifests import APP_LABEL, UNNEEDED_SINCE_LABEL
 from mec_orchestrator.reconcile.views import ObservedInstance
 
 FIELD_MANAGER = "mec-orchestrator"
-HASH_ANNOTATION = "mec.dev/manifest-hash"
-SERVICE_HASH_ANNOTATION = "mec.dev/service-hash"
+HASH_LABEL = "mec.dev/manifest-hash"
+SERVICE_HASH_LABEL = "mec.dev/service-hash"
 
 
 def manifest_hash(manifest: dict[str, Any]) -> str:
@@ -29,18 +32,28 @@ def manifest_hash(manifest: dict[str, Any]) -> str:
 
 
 def with_hash(manifest: dict[str, Any], service: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The Deployment annotated with its own hash and its Service's (to skip unchanged writes)."""
-    annotations = manifest["metadata"].setdefault("annotations", {})
-    annotations.pop(HASH_ANNOTATION, None)
-    annotations.pop(SERVICE_HASH_ANNOTATION, None)
+    """The Deployment labelled with its own hash and its Service's (to skip unchanged writes)."""
+    labels = manifest["metadata"].setdefault("labels", {})
+    labels.pop(HASH_LABEL, None)
+    labels.pop(SERVICE_HASH_LABEL, None)
     if service is not None:
-        annotations[SERVICE_HASH_ANNOTATION] = manifest_hash(service)
-    annotations[HASH_ANNOTATION] = manifest_hash(manifest)
+        labels[SERVICE_HASH_LABEL] = manifest_hash(service)
+    labels[HASH_LABEL] = manifest_hash(manifest)
     return manifest
 
 
-async def _apply(api: client.ApiClient, path: str, manifest: dict[str, Any]) -> None:
-    await api.call_api(
+def unneeded_since_label(since: datetime) -> str:
+    return str(int(since.timestamp()))
+
+
+def _unneeded_since(labels: Mapping[str, str]) -> datetime | None:
+    text = labels.get(UNNEEDED_SINCE_LABEL, "")
+    return datetime.fromtimestamp(int(text), UTC) if text.isdigit() else None
+
+
+async def _apply(api: client.ApiClient, path: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Server-side apply; the object as stored."""
+    stored: dict[str, Any] = await api.call_api(
         path,
         "PATCH",
         query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
@@ -53,11 +66,13 @@ async def _apply(api: client.ApiClient, path: str, manifest: dict[str, Any]) -> 
         response_types_map={200: "object", 201: "object"},
         _return_http_data_only=True,
     )
+    return stored
 
 
-async def apply_deployment(api: client.ApiClient, manifest: dict[str, Any]) -> None:
+async def apply_deployment(api: client.ApiClient, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Apply an instance's Deployment; the Deployment as stored (with its new generation)."""
     meta = manifest["metadata"]
-    await _apply(
+    return await _apply(
         api, f"/apis/apps/v1/namespaces/{meta['namespace']}/deployments/{meta['name']}", manifest
     )
 
@@ -85,17 +100,15 @@ def observed_instance(deployment: Mapping[str, Any]) -> ObservedInstance | None:
     host = labels.get(EDGE_HOST_LABEL)
     if not host or APP_LABEL not in labels:
         return None
-    annotations = meta.get("annotations") or {}
-    since_text = annotations.get(UNNEEDED_SINCE_ANNOTATION)
-    since = datetime.fromisoformat(since_text) if since_text else None
     status = deployment.get("status") or {}
     return ObservedInstance(
         host=host,
         deployment=meta.get("name", ""),
         desired_replicas=int((deployment.get("spec") or {}).get("replicas", 1) or 0),
         ready_replicas=int(status.get("readyReplicas", 0) or 0),
-        unneeded_since=since,
+        unneeded_since=_unneeded_since(labels),
         updated_replicas=int(status.get("updatedReplicas", 0) or 0),
+        replicas=int(status.get("replicas", 0) or 0),
         rollout_observed=int(status.get("observedGeneration", 0) or 0)
         >= int(meta.get("generation", 0) or 0),
     )
@@ -104,7 +117,7 @@ def observed_instance(deployment: Mapping[str, Any]) -> ObservedInstance | None:
 async def list_instances(
     api: client.ApiClient, namespace: str, app: str
 ) -> list[tuple[ObservedInstance, str | None]]:
-    """The app's instance Deployments with their manifest hash annotation."""
+    """The app's instance Deployments with their manifest hash label."""
     answer = await api.call_api(
         f"/apis/apps/v1/namespaces/{namespace}/deployments",
         "GET",
@@ -118,8 +131,8 @@ async def list_instances(
     for item in answer.get("items", []):
         instance = observed_instance(item)
         if instance is not None:
-            annotations = item["metadata"].get("annotations") or {}
-            found.append((instance, annotations.get(HASH_ANNOTATION)))
+            labels = item["metadata"].get("labels") or {}
+            found.append((instance, labels.get(HASH_LABEL)))
     return found
 
 

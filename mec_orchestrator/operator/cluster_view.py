@@ -19,11 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mec_orchestrator.kube.instances import (
-    HASH_ANNOTATION,
-    SERVICE_HASH_ANNOTATION,
-    observed_instance,
-)
+from mec_orchestrator.kube.instances import HASH_LABEL, SERVICE_HASH_LABEL, observed_instance
 from mec_orchestrator.model import EDGE_HOST_LABEL, EdgeHost, Zone
 from mec_orchestrator.placement import LatencyMatrix, LatencyMetric, LatencySettings
 from mec_orchestrator.reconcile.manifests import APP_LABEL
@@ -65,11 +61,17 @@ def node_facts(body: Mapping[str, Any]) -> NodeFacts | None:
 
 @dataclass(frozen=True)
 class SeenInstance:
-    """An instance Deployment as the watch last delivered it, with its manifest hashes."""
+    """An instance Deployment as last seen (watch or our own write), with its manifest hashes."""
 
     instance: ObservedInstance
     manifest_hash: str | None
     service_hash: str | None
+    resource_version: int | None = None
+
+
+def _resource_version(body: Mapping[str, Any]) -> int | None:
+    text = str(body.get("metadata", {}).get("resourceVersion", ""))
+    return int(text) if text.isdigit() else None
 
 
 HostRank = tuple[str, bool, int]
@@ -142,17 +144,31 @@ class ClusterView:
         return self.access_points() != before
 
     def update_instance(self, uid: str, body: Mapping[str, Any] | None) -> None:
+        """Record an instance Deployment (None: deleted).
+
+        Both the watch and the answers to the operator's own writes come here, in either order;
+        an object older than the one recorded (by resourceVersion, which the API server draws
+        from etcd's revision) is ignored, so a late answer cannot hide what the watch delivered.
+        """
         labels = (body or {}).get("metadata", {}).get("labels") or {}
         seen = observed_instance(body) if body is not None else None
         if body is None or seen is None or APP_LABEL not in labels:
             self.instances.pop(uid, None)
             self.observed.pop(uid, None)
             return
+        version = _resource_version(body)
+        known = self.observed.get(uid)
+        if (
+            known is not None
+            and known.resource_version is not None
+            and version is not None
+            and version < known.resource_version
+        ):
+            return
         namespace = body.get("metadata", {}).get("namespace", "")
         self.instances[uid] = (namespace, labels[APP_LABEL], labels[EDGE_HOST_LABEL])
-        annotations = body.get("metadata", {}).get("annotations") or {}
         self.observed[uid] = SeenInstance(
-            seen, annotations.get(HASH_ANNOTATION), annotations.get(SERVICE_HASH_ANNOTATION)
+            seen, labels.get(HASH_LABEL), labels.get(SERVICE_HASH_LABEL), version
         )
 
     def observed_instances(self, namespace: str, app: str) -> list[SeenInstance]:

@@ -18,7 +18,7 @@ from mec_orchestrator.kube import events, instances, status
 from mec_orchestrator.model import GROUP, VERSION, AppPackage, EdgeApp
 from mec_orchestrator.operator.cluster_view import ClusterView
 from mec_orchestrator.reconcile.manifests import (
-    UNNEEDED_SINCE_ANNOTATION,
+    UNNEEDED_SINCE_LABEL,
     deployment_manifest,
     endpoint,
     instance_name,
@@ -91,23 +91,27 @@ async def reconcile(api: client.ApiClient, view: ClusterView, body: dict[str, An
         manifest = deployment_manifest(app, host, template)
         if host in plan.keep_until:
             since = seen[host].instance.unneeded_since if host in seen else None
-            stamp = (since or now).isoformat()
-            manifest["metadata"].setdefault("annotations", {})[UNNEEDED_SINCE_ANNOTATION] = stamp
+            stamp = instances.unneeded_since_label(since or now)
+            manifest["metadata"].setdefault("labels", {})[UNNEEDED_SINCE_LABEL] = stamp
         service = service_manifest(app, host, template)
         manifest = instances.with_hash(manifest, service)
-        annotations = manifest["metadata"]["annotations"]
+        labels = manifest["metadata"]["labels"]
         current = seen.get(host)
         # The Service first: the Deployment records the Service's hash, so it must not claim a
         # Service that a failed call never wrote.
         if service is not None and (
-            current is None
-            or current.service_hash != annotations[instances.SERVICE_HASH_ANNOTATION]
+            current is None or current.service_hash != labels[instances.SERVICE_HASH_LABEL]
         ):
             await instances.apply_service(api, service)
-        if current is None or current.manifest_hash != annotations[instances.HASH_ANNOTATION]:
-            await instances.apply_deployment(api, manifest)
+        if current is None or current.manifest_hash != labels[instances.HASH_LABEL]:
+            stored = await instances.apply_deployment(api, manifest)
+            # Status is built from the Deployment as written, not as last watched: a new pod
+            # template is not Ready until the Deployment controller has rolled it out.
+            view.update_instance(str(stored["metadata"]["uid"]), stored)
+            seen = {s.instance.host: s for s in view.observed_instances(namespace, name)}
     for host in plan.retire:
         await instances.delete_instance(api, namespace, seen[host].instance.deployment)
+    observed = [s.instance for s in seen.values()]
 
     before = {i.host for i in (app.status.instances or [])} if app.status else set()
     entries = instances_status(

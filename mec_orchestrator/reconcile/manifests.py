@@ -15,7 +15,10 @@ from mec_orchestrator.model import EDGE_HOST_LABEL, EdgeApp, OperationalState
 
 APP_LABEL = "mec.dev/app"
 MANAGED_BY = "mec-orchestrator"
-UNNEEDED_SINCE_ANNOTATION = "mec.dev/unneeded-since"
+# When the plan stopped wanting an instance, in Unix seconds. A label, not an annotation: a
+# Deployment's annotations count as its spec (a change bumps its generation and is copied to its
+# ReplicaSet), so bookkeeping kept there would make the controller manager work for nothing.
+UNNEEDED_SINCE_LABEL = "mec.dev/unneeded-since"
 _MAX_NAME = 63  # a Service name is a DNS-1035 label
 
 

@@ -53,10 +53,16 @@ class ObservedInstance:
     endpoint: str | None = None
     updated_replicas: int | None = None  # None: the rollout is not tracked (counts as done)
     rollout_observed: bool = True  # the Deployment controller has seen the latest spec
+    replicas: int | None = None  # pods of every template, old ones included (None: not tracked)
 
     @property
     def ready(self) -> bool:
-        """Every wanted replica runs the latest template and is ready (the rollout finished)."""
+        """The rollout finished, as `kubectl rollout status` judges it.
+
+        The controller has seen the latest spec, every wanted replica runs the latest template,
+        no pod of an older template is left (a ready old pod must not stand in for a new one),
+        and enough pods are ready.
+        """
         updated = (
             self.updated_replicas if self.updated_replicas is not None else self.desired_replicas
         )
@@ -64,6 +70,7 @@ class ObservedInstance:
             self.desired_replicas > 0
             and self.rollout_observed
             and updated >= self.desired_replicas
+            and (self.replicas is None or self.replicas <= updated)
             and self.ready_replicas >= self.desired_replicas
         )
 

@@ -11,6 +11,9 @@ def test_an_instance_mid_rollout_is_not_ready() -> None:
     assert not ObservedInstance("h", "d", 1, 1, updated_replicas=1, rollout_observed=False).ready
     assert not ObservedInstance("h", "d", 1, 0, updated_replicas=1).ready
     assert not ObservedInstance("h", "d", 0, 0, updated_replicas=0).ready  # stopped
+    # a new pod created, the old one still ready: two pods, one updated, one ready
+    assert not ObservedInstance("h", "d", 1, 1, updated_replicas=1, replicas=2).ready
+    assert ObservedInstance("h", "d", 1, 1, updated_replicas=1, replicas=1).ready
 
 
 def test_host_availability_and_room() -> None:

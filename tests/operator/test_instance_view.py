@@ -1,0 +1,71 @@
+"""The view of instance Deployments: fed by the watch and by the answers to the operator's own
+writes, in either order, it keeps the newest; the operator's bookkeeping is read from labels."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from mec_orchestrator.kube.instances import HASH_LABEL, SERVICE_HASH_LABEL, unneeded_since_label
+from mec_orchestrator.operator.cluster_view import ClusterView
+from mec_orchestrator.reconcile.manifests import UNNEEDED_SINCE_LABEL
+
+
+def deployment(
+    resource_version: str, *, generation: int, observed: int, **labels: str
+) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "uid": "u1",
+            "name": "ar-edge-b",
+            "namespace": "ns",
+            "resourceVersion": resource_version,
+            "generation": generation,
+            "labels": {"mec.dev/app": "ar", "mec.dev/edge-host": "edge-b", **labels},
+        },
+        "spec": {"replicas": 1},
+        "status": {
+            "observedGeneration": observed,
+            "replicas": 1,
+            "updatedReplicas": 1,
+            "readyReplicas": 1,
+        },
+    }
+
+
+def test_a_late_answer_does_not_hide_what_the_watch_delivered() -> None:
+    view = ClusterView()
+    view.update_instance("u1", deployment("120", generation=2, observed=2))  # rolled out (watch)
+    view.update_instance("u1", deployment("110", generation=2, observed=1))  # our write's answer
+    (seen,) = view.observed_instances("ns", "ar")
+    assert seen.instance.ready
+    assert seen.resource_version == 120
+
+
+def test_the_answer_to_a_write_counts_until_the_controller_has_rolled_it_out() -> None:
+    view = ClusterView()
+    view.update_instance("u1", deployment("100", generation=1, observed=1))
+    assert view.observed_instances("ns", "ar")[0].instance.ready
+    view.update_instance("u1", deployment("110", generation=2, observed=1))  # a new template
+    assert not view.observed_instances("ns", "ar")[0].instance.ready
+    view.update_instance("u1", None)
+    assert view.observed_instances("ns", "ar") == []
+
+
+def test_hashes_and_the_idle_stamp_are_read_from_labels() -> None:
+    since = datetime(2026, 11, 21, 8, 0, 5, tzinfo=UTC)
+    body = deployment(
+        "100",
+        generation=1,
+        observed=1,
+        **{
+            HASH_LABEL: "abc",
+            SERVICE_HASH_LABEL: "def",
+            UNNEEDED_SINCE_LABEL: unneeded_since_label(since),
+        },
+    )
+    view = ClusterView()
+    view.update_instance("u1", body)
+    (seen,) = view.observed_instances("ns", "ar")
+    assert (seen.manifest_hash, seen.service_hash) == ("abc", "def")
+    assert seen.instance.unneeded_since == since
