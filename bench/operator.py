@@ -10,7 +10,8 @@ For each event the benchmark measures, from just before its write, (a) when a De
 by the operator for that version (or a later one of the same app: updates can supersede each
 other) is seen on a watch and (b) when the EdgeApp's status says Ready for a generation that
 includes the event. Side by side, in the same run, it
-applies a Deployment directly once per 100 ms and times that bare API round trip.
+applies a Deployment directly once per 100 ms and times that bare API round trip. With --poll,
+Ready is also timed by listing the EdgeApps every 250 ms, a cross-check of the watch.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Pending:
     version: str
     written: float | None = None
     ready: float | None = None
+    ready_polled: float | None = None
 
 
 @dataclass
@@ -57,6 +59,8 @@ class Run:
     by_app: dict[str, list[tuple[int, Pending]]] = field(default_factory=dict)
     bare_ms: list[float] = field(default_factory=list)
     errors: int = 0
+    # per EdgeApp watch session: (seconds open, events delivered, how it ended)
+    app_watch_sessions: list[tuple[float, int, str]] = field(default_factory=list)
 
     def add(self, app: str, index: int, entry: Pending) -> None:
         self.pending[(app, entry.version)] = entry
@@ -117,9 +121,25 @@ async def watch_deployments(api: client.ApiClient, run: Run, stop: asyncio.Event
                     return
 
 
+def ready_generation_seen(body: dict[str, Any]) -> bool:
+    """Status is Ready for the body's own generation (so for the spec version it carries)."""
+    # This body carries the event's version, so its generation is that version's (or a later
+    # one's): Ready for it means the operator has handled the event and every earlier one of
+    # the same app. (The patch's answer may arrive after this watch event, so it cannot be
+    # waited for.)
+    generation = int(body["metadata"].get("generation", 0))
+    return any(
+        c["type"] == "Ready"
+        and c["status"] == "True"
+        and c.get("observedGeneration", 0) >= generation > 0
+        for c in (body.get("status") or {}).get("conditions") or []
+    )
+
+
 async def watch_apps(api: client.ApiClient, run: Run, stop: asyncio.Event) -> None:
     objects = client.CustomObjectsApi(api)
     while not stop.is_set():
+        opened, delivered, ended = time.perf_counter(), 0, "timeout"
         async with watch.Watch() as stream:
             async for event in stream.stream(
                 objects.list_namespaced_custom_object,
@@ -129,25 +149,28 @@ async def watch_apps(api: client.ApiClient, run: Run, stop: asyncio.Event) -> No
                 "edgeapps",
                 timeout_seconds=30,
             ):
+                delivered += 1
                 if event["type"] == "ERROR":  # e.g. 410: the loop opens a new watch
+                    ended = f"error {event['object'].get('code')}"
                     break
                 body = event["object"]
-                name = body["metadata"]["name"]
-                version = body["spec"]["appSoftVersion"]
-                # This body carries the event's version, so its generation is that version's
-                # (or a later one's): Ready for it means the operator has handled the event and
-                # every earlier one of the same app. (The patch's answer may arrive after this
-                # watch event, so it cannot be waited for.)
-                generation = int(body["metadata"].get("generation", 0))
-                for c in (body.get("status") or {}).get("conditions") or []:
-                    if (
-                        c["type"] == "Ready"
-                        and c["status"] == "True"
-                        and c.get("observedGeneration", 0) >= generation > 0
-                    ):
-                        run.mark(name, version, "ready")
+                if ready_generation_seen(body):
+                    run.mark(body["metadata"]["name"], body["spec"]["appSoftVersion"], "ready")
                 if stop.is_set():
-                    return
+                    ended = "stopped"
+                    break
+        run.app_watch_sessions.append((time.perf_counter() - opened, delivered, ended))
+
+
+async def poll_apps(api: client.ApiClient, run: Run, stop: asyncio.Event) -> None:
+    """The same Ready check by listing every 250 ms: a cross-check of the watch's figures."""
+    objects = client.CustomObjectsApi(api)
+    while not stop.is_set():
+        listed = await objects.list_namespaced_custom_object("mec.dev", "v1alpha1", NS, "edgeapps")
+        for body in listed["items"]:
+            if ready_generation_seen(body):
+                run.mark(body["metadata"]["name"], body["spec"]["appSoftVersion"], "ready_polled")
+        await asyncio.sleep(0.25)
 
 
 async def bare_applies(api: client.ApiClient, run: Run, stop: asyncio.Event) -> None:
@@ -185,7 +208,14 @@ async def bare_applies(api: client.ApiClient, run: Run, stop: asyncio.Event) -> 
 
 
 async def drive(  # noqa: PLR0915 - one benchmark run, start to finish
-    info: ClusterInfo, apps: int, rate: float, duration: float, rollout: bool
+    info: ClusterInfo,
+    apps: int,
+    rate: float,
+    duration: float,
+    *,
+    rollout: bool,
+    poll: bool,
+    pids: dict[str, int],
 ) -> dict[str, Any]:
     api = from_kubeconfig(info.kubeconfig).api_client()
     core, objects = client.CoreV1Api(api), client.CustomObjectsApi(api)
@@ -219,6 +249,8 @@ async def drive(  # noqa: PLR0915 - one benchmark run, start to finish
         asyncio.create_task(watch_apps(api, run, stop)),
         asyncio.create_task(bare_applies(api, run, stop)),
     ]
+    if poll:
+        watchers.append(asyncio.create_task(poll_apps(api, run, stop)))
     await asyncio.sleep(1)
 
     async def one_event(index: int) -> None:
@@ -236,6 +268,7 @@ async def drive(  # noqa: PLR0915 - one benchmark run, start to finish
         except Exception:  # counted, reported
             run.errors += 1
 
+    cpu_before = cpu_seconds(pids)
     started = time.perf_counter()
     tasks: list[asyncio.Task[None]] = []
     total = int(rate * duration)
@@ -251,7 +284,14 @@ async def drive(  # noqa: PLR0915 - one benchmark run, start to finish
                 file=sys.stderr,
             )
     await asyncio.gather(*tasks)
-    achieved = total / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    achieved = total / elapsed
+    cpu_after = cpu_seconds(pids)
+    # CPU each component spent per event while the events were sent (cores = CPU-s per s)
+    cpu_ms_per_event = {
+        name: (cpu_after[name] - cpu_before[name]) * 1000 / total for name in cpu_after
+    }
+    cores_busy = {name: (cpu_after[name] - cpu_before[name]) / elapsed for name in cpu_after}
     drain = time.monotonic() + 60
     while time.monotonic() < drain and any(e.ready is None for e in run.pending.values()):  # noqa: ASYNC110 - polling the watchers' results
         await asyncio.sleep(0.5)
@@ -266,14 +306,32 @@ async def drive(  # noqa: PLR0915 - one benchmark run, start to finish
     entries = list(run.pending.values())
     written = [(e.written - e.sent) * 1000 for e in entries if e.written is not None]
     ready = [(e.ready - e.sent) * 1000 for e in entries if e.ready is not None]
+    polled = [(e.ready_polled - e.sent) * 1000 for e in entries if e.ready_polled is not None]
     return {
         "events": total,
         "achieved_rate_per_s": achieved,
         "write_errors": run.errors,
         "deployment_written_ms": summary(written, total),
         "status_ready_ms": summary(ready, total),
+        "status_ready_polled_ms": summary(polled, total),
+        "app_watch_sessions": [
+            {"open_s": round(o, 1), "events": n, "ended": why}
+            for o, n, why in run.app_watch_sessions
+        ],
         "bare_apply_ms": summary(run.bare_ms, len(run.bare_ms)),
+        "cpu_ms_per_event": {k: round(v, 2) for k, v in cpu_ms_per_event.items()},
+        "cores_busy": {k: round(v, 3) for k, v in cores_busy.items()},
     }
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU time of each process (and of this benchmark), in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found = {"benchmark": time.process_time()}
+    for name, pid in pids.items():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        found[name] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
 
 
 def summary(values: list[float], expected: int) -> dict[str, float]:
@@ -299,6 +357,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=120.0)
     parser.add_argument("--quick", action="store_true", help="20 s instead of --duration")
     parser.add_argument("--rollout", action="store_true", help="every event also changes the image")
+    parser.add_argument(
+        "--poll",
+        action="store_true",
+        help="also list the EdgeApps every 250 ms and time Ready from that (a cross-check)",
+    )
     args = parser.parse_args()
     duration = 20.0 if args.quick else args.duration
     load_before = os.getloadavg()
@@ -340,7 +403,17 @@ def main() -> None:
                 )
             if not wait_until_ready(port, timeout=60, process=operator):
                 raise SystemExit(f"the operator did not become ready; see {log}")
-            result = asyncio.run(drive(info, args.apps, args.rate, duration, args.rollout))
+            result = asyncio.run(
+                drive(
+                    info,
+                    args.apps,
+                    args.rate,
+                    duration,
+                    rollout=args.rollout,
+                    poll=args.poll,
+                    pids={**{p.name: p.pid for p in info.processes}, "operator": operator.pid},
+                )
+            )
             metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
             result["operator_reconciles"] = next(
                 (
@@ -366,6 +439,7 @@ def main() -> None:
             "rate": args.rate,
             "duration_s": duration,
             "rollout": args.rollout,
+            "poll": args.poll,
             "command": " ".join(["python -m bench.operator", *sys.argv[1:]]),
         }
     )

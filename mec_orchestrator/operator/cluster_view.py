@@ -94,6 +94,7 @@ class ClusterView:
     zones: dict[str, Zone] = field(default_factory=dict)
     instances: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # uid -> ns, app, host
     observed: dict[str, SeenInstance] = field(default_factory=dict)  # uid -> last watched state
+    written: dict[str, int] = field(default_factory=dict)  # uid -> resourceVersion we wrote
     latency: LatencyMatrix = field(default_factory=lambda: LatencyMatrix(LatencySettings()))
     summaries: dict[tuple[str, str], float] = field(default_factory=dict)  # (ap, host) -> p50
     lost_agents: set[str] = field(default_factory=set)
@@ -155,6 +156,7 @@ class ClusterView:
         if body is None or seen is None or APP_LABEL not in labels:
             self.instances.pop(uid, None)
             self.observed.pop(uid, None)
+            self.written.pop(uid, None)
             return
         version = _resource_version(body)
         known = self.observed.get(uid)
@@ -170,6 +172,19 @@ class ClusterView:
         self.observed[uid] = SeenInstance(
             seen, labels.get(HASH_LABEL), labels.get(SERVICE_HASH_LABEL), version
         )
+
+    def record_written_instance(self, body: Mapping[str, Any]) -> None:
+        """Record the API server's answer to the operator's own write of an instance."""
+        uid = str(body.get("metadata", {}).get("uid", ""))
+        self.update_instance(uid, body)
+        version = _resource_version(body)
+        if version is not None:
+            self.written[uid] = version
+
+    def echoes_own_write(self, uid: str, body: Mapping[str, Any]) -> bool:
+        """The watch delivers exactly what the operator wrote (and already took into account)."""
+        version = _resource_version(body)
+        return version is not None and self.written.get(uid) == version
 
     def observed_instances(self, namespace: str, app: str) -> list[SeenInstance]:
         """The app's instance Deployments as last seen on the watch."""

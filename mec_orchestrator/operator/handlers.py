@@ -141,8 +141,12 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
         type: str | None,
         **_: Any,
     ) -> None:
+        # The echo of the operator's own write changes nothing its daemon has not already seen
+        # (the reconciler recorded the write's answer); anything else may change the status.
+        echo = type != "DELETED" and runtime.view.echoes_own_write(uid, body)
         runtime.view.update_instance(uid, None if type == "DELETED" else dict(body))
-        runtime.kick(namespace or "", labels[APP_LABEL])
+        if not echo:
+            runtime.kick(namespace or "", labels[APP_LABEL])
         for host, count in runtime.view.instances_per_host().items():
             metrics.INSTANCES_PER_HOST.labels(host).set(count)
 

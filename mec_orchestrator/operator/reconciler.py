@@ -107,7 +107,7 @@ async def reconcile(api: client.ApiClient, view: ClusterView, body: dict[str, An
             stored = await instances.apply_deployment(api, manifest)
             # Status is built from the Deployment as written, not as last watched: a new pod
             # template is not Ready until the Deployment controller has rolled it out.
-            view.update_instance(str(stored["metadata"]["uid"]), stored)
+            view.record_written_instance(stored)
             seen = {s.instance.host: s for s in view.observed_instances(namespace, name)}
     for host in plan.retire:
         await instances.delete_instance(api, namespace, seen[host].instance.deployment)

@@ -69,3 +69,13 @@ def test_hashes_and_the_idle_stamp_are_read_from_labels() -> None:
     (seen,) = view.observed_instances("ns", "ar")
     assert (seen.manifest_hash, seen.service_hash) == ("abc", "def")
     assert seen.instance.unneeded_since == since
+
+
+def test_only_the_echo_of_the_operators_own_write_is_recognised() -> None:
+    view = ClusterView()
+    written = deployment("110", generation=2, observed=1)
+    view.record_written_instance(written)
+    assert view.echoes_own_write("u1", written)
+    assert not view.echoes_own_write("u1", deployment("111", generation=2, observed=2))
+    view.update_instance("u1", None)
+    assert not view.echoes_own_write("u1", written)
