@@ -14,6 +14,7 @@ from typing import Any
 
 from mec_orchestrator.agents.registry import AgentRecord, AgentState
 from mec_orchestrator.model.conditions import (
+    AGENT_LOST_REASON,
     Condition,
     ConditionStatus,
     EdgeHostConditionType,
@@ -58,7 +59,7 @@ def _agent_condition(agent: AgentRecord | None) -> NewCondition:
         return NewCondition(
             type=kind,
             status=ConditionStatus.FALSE,
-            reason="HeartbeatTimeout",
+            reason=AGENT_LOST_REASON,
             message=f"no heartbeat since {agent.last_heartbeat.isoformat(timespec='seconds')}",
         )
     version = agent.registration.agent_version

@@ -5,8 +5,11 @@
   latency watch wakes the apps when they change which hosts are best.
 - **Liveness**: `AgentLost(host)` makes the host unavailable (`HostView.agent_lost`), so the plan
   evacuates its instances; `AgentConnected(host)` makes it available again. Both wake every
-  EdgeApp. Every replica keeps its own view current from the agents connected to it; only the
-  active replica acts on it, because kopf runs the app daemons there only.
+  EdgeApp. The loss is also written to the EdgeHost's status (AgentConnected False,
+  `HeartbeatTimeout`), so a restarted operator keeps the host unavailable until its agent is
+  back (ClusterView.lost_by_status). Every replica keeps its own view current from the agents
+  connected to it; only the active replica acts on it, because kopf runs the app daemons there
+  only.
 - **Summaries**: every `agents_status_seconds`, and at once after an agent connects or is lost,
   the active replica writes each known agent's `edge_host_status(...)` into its EdgeHost's status
   (merge patch). Hosts without an EdgeHost object are skipped. These summaries are what other
@@ -93,9 +96,11 @@ class AgentLink:
                 "agent of %s lost (no heartbeat since %s)", event.host, event.last_heartbeat
             )
             view.lost_agents.add(event.host)
+            view.connected_agents.discard(event.host)
         elif isinstance(event, AgentConnected):
             log.info("agent of %s connected (session %s)", event.host, event.session_id)
             view.lost_agents.discard(event.host)
+            view.connected_agents.add(event.host)
         elif isinstance(event, GapSummaryReceived):
             log.info("agent of %s measured alone for %.1f s", event.host, event.gap.duration_s)
             return

@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mec_orchestrator.kube.instances import HASH_LABEL, SERVICE_HASH_LABEL, observed_instance
-from mec_orchestrator.model import EDGE_HOST_LABEL, EdgeHost, Zone
+from mec_orchestrator.model import (
+    EDGE_HOST_LABEL,
+    ConditionStatus,
+    EdgeHost,
+    EdgeHostConditionType,
+    Zone,
+)
+from mec_orchestrator.model.conditions import AGENT_LOST_REASON
 from mec_orchestrator.placement import LatencyMatrix, LatencyMetric, LatencySettings
 from mec_orchestrator.reconcile.manifests import APP_LABEL
 from mec_orchestrator.reconcile.views import (
@@ -97,7 +104,12 @@ class ClusterView:
     written: dict[str, int] = field(default_factory=dict)  # uid -> resourceVersion we wrote
     latency: LatencyMatrix = field(default_factory=lambda: LatencyMatrix(LatencySettings()))
     summaries: dict[tuple[str, str], float] = field(default_factory=dict)  # (ap, host) -> p50
-    lost_agents: set[str] = field(default_factory=set)
+    lost_agents: set[str] = field(default_factory=set)  # lost while connected to this replica
+    connected_agents: set[str] = field(default_factory=set)  # connected to this replica now
+    # Hosts whose EdgeHost status says their agent was lost (written by whichever replica was
+    # active then): unavailable until their agent connects again, so an operator that
+    # restarted meanwhile does not put instances back on them.
+    lost_by_status: set[str] = field(default_factory=set)
     budgets: dict[tuple[str, str], float] = field(default_factory=dict)  # (ns, app) -> maxMs
     clock: Callable[[], float] = time.monotonic
 
@@ -125,7 +137,17 @@ class ClusterView:
                 del self.summaries[pair]
             for entry in (host.status.access_point_rtt if host.status else None) or []:
                 self.summaries[(entry.access_point_id, name)] = entry.p50_ms
+        if body is not None and _agent_lost_in_status(self.edge_hosts[name]):
+            self.lost_by_status.add(name)
+        else:
+            self.lost_by_status.discard(name)
         return self._host_snapshot() != before
+
+    def agent_lost(self, host: str) -> bool:
+        """The host's agent is lost: seen going silent here, or so recorded and not back."""
+        return host in self.lost_agents or (
+            host in self.lost_by_status and host not in self.connected_agents
+        )
 
     def update_app(self, namespace: str, name: str, body: Mapping[str, Any] | None) -> None:
         """Note an EdgeApp's one-way latency budget (None: the app is gone)."""
@@ -226,7 +248,7 @@ class ClusterView:
                     name=host,
                     ready=bool(ready),
                     cordoned=bool(ready) and all(f.unschedulable for f in ready),
-                    agent_lost=host in self.lost_agents,
+                    agent_lost=self.agent_lost(host),
                     capacity_instances=capacity,
                     instances_of_other_apps=per_host.get(host, 0),
                     location=location,
@@ -291,3 +313,13 @@ class ClusterView:
                 (ap, tuple((name, measured, missed) for _, name, measured, missed in ranked))
             )
         return tuple(ranking)
+
+
+def _agent_lost_in_status(host: EdgeHost) -> bool:
+    conditions = (host.status.conditions if host.status else None) or []
+    return any(
+        c.type == EdgeHostConditionType.AGENT_CONNECTED
+        and c.status == ConditionStatus.FALSE
+        and c.reason == AGENT_LOST_REASON
+        for c in conditions
+    )

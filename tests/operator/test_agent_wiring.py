@@ -212,6 +212,51 @@ async def test_lost_and_returning_agents_change_availability_and_wake_every_app(
     await asyncio.sleep(0)
 
 
+def _agent_condition(status: str, reason: str) -> dict[str, Any]:
+    return {
+        "conditions": [
+            {
+                "type": "AgentConnected",
+                "status": status,
+                "reason": reason,
+                "message": "",
+                "lastTransitionTime": "2026-11-21T08:00:00Z",
+            }
+        ]
+    }
+
+
+async def test_a_loss_recorded_in_status_outlives_a_restart_until_the_agent_is_back() -> None:
+    settings = OperatorSettings(agents_listen="127.0.0.1:0", agents_insecure=True, standalone=True)
+    runtime = Runtime(settings, Connection(server="https://127.0.0.1:1", ca_path=None))
+    view = runtime.view  # a fresh operator: nothing lost in its memory
+    for host in HOSTS:
+        view.update_node(host, _node(host))
+        view.update_edge_host(host, _edge_host(host))
+    server_settings = settings.agent_server()
+    assert server_settings is not None
+    link = AgentLink(runtime, server_settings)
+
+    def available() -> dict[str, bool]:
+        return {h.name: h.available for h in view.host_views(None)}
+
+    lost = {**_edge_host("edge-b"), "status": _agent_condition("False", "HeartbeatTimeout")}
+    assert view.update_edge_host("edge-b", lost)  # the previous operator wrote this
+    never = {**_edge_host("edge-c"), "status": _agent_condition("False", "NeverRegistered")}
+    view.update_edge_host("edge-c", never)
+    assert available() == {"edge-a": True, "edge-b": False, "edge-c": True}
+
+    now = datetime.now(UTC)
+    link.apply(AgentConnected("edge-b", "s1", now))  # back, before its status is rewritten
+    assert available()["edge-b"]
+    view.update_edge_host(
+        "edge-b", {**_edge_host("edge-b"), "status": _agent_condition("True", "Heartbeating")}
+    )
+    link.apply(AgentLost("edge-b", "s1", now, now))
+    assert not available()["edge-b"]
+    await asyncio.sleep(0)
+
+
 async def test_only_the_active_replica_writes_summaries_of_hosts_that_have_an_edgehost(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
+from mec_orchestrator.kube.status import merge_patch
 from tests.helpers import eventually
 from tests.operator.apps import (
     condition,
@@ -135,6 +136,31 @@ async def test_a_cordoned_host_gets_no_new_instance_but_keeps_its_own(
         assert await _sorted_hosts(api, namespace, "before") == ["edge-b"]
     finally:
         topology.cordon("edge-b", cordoned=False)
+
+
+async def test_a_host_whose_agent_was_recorded_lost_gets_no_instance(
+    api: client.ApiClient, namespace: str, operator: OperatorProcess
+) -> None:
+    # What an operator that restarts finds: a previous replica recorded edge-b's agent as lost.
+    path = "/apis/mec.dev/v1alpha1/edgehosts/edge-b/status"
+
+    def agent(status: str, reason: str) -> dict[str, Any]:
+        condition = {
+            "type": "AgentConnected",
+            "status": status,
+            "reason": reason,
+            "message": "test",
+            "lastTransitionTime": "2026-11-21T08:00:00Z",
+        }
+        return {"status": {"conditions": [condition]}}
+
+    await merge_patch(api, path, agent("False", "HeartbeatTimeout"))
+    try:
+        await create_app(api, namespace, edge_app("shun", max_ms=10))
+        await eventually(lambda: _equals(lambda: _sorted_hosts(api, namespace, "shun"), ["edge-c"]))
+    finally:
+        await merge_patch(api, path, agent("True", "Heartbeating"))
+    await eventually(lambda: _equals(lambda: _sorted_hosts(api, namespace, "shun"), ["edge-b"]))
 
 
 async def test_stopped_scales_to_zero_and_not_instantiated_removes_instances(
