@@ -60,7 +60,11 @@ def _access_point(text: str) -> dict[str, str]:
 @click.option("--longitude", type=float, help="Where the host stands (decimal degrees).")
 @click.option("--capacity-instances", type=int, help="App instances the host takes at most.")
 @click.option("--capacity-users", type=int, help="Users the host serves at most.")
-@click.option("--orchestrator", help="host:port of the orchestrator's agent server.")
+@click.option(
+    "--orchestrator",
+    help="host:port of the orchestrator's agent server; several, comma-separated, are tried in "
+    "turn (only the active operator replica accepts agents).",
+)
 @click.option("--orchestrator-server-name", help="Name to verify in its certificate.")
 @click.option("--ca-cert", type=click.Path(path_type=Path), help="CA certificate (PEM).")
 @click.option("--cert", type=click.Path(path_type=Path), help="This host's certificate (PEM).")

@@ -52,16 +52,18 @@ def channel_options(settings: AgentSettings, max_send_bytes: int = MIB) -> list[
     return options
 
 
-def open_channel(settings: AgentSettings) -> grpc.aio.Channel:
-    """A channel to the orchestrator: mutual TLS, or plaintext only if settings say insecure."""
+def open_channel(settings: AgentSettings, address: str | None = None) -> grpc.aio.Channel:
+    """A channel to the orchestrator at address (default: the first).
+
+    Mutual TLS, or plaintext only if the settings say insecure.
+    """
+    target = address or settings.orchestrator_addresses()[0]
     files = settings.tls_files()
     if files is None:
-        return grpc.aio.insecure_channel(settings.orchestrator, options=channel_options(settings))
+        return grpc.aio.insecure_channel(target, options=channel_options(settings))
     ca, chain, key = files.read()  # read per channel: a rotated Secret takes effect on reconnect
     credentials = grpc.ssl_channel_credentials(ca, key, chain)
-    return grpc.aio.secure_channel(
-        settings.orchestrator, credentials, options=channel_options(settings)
-    )
+    return grpc.aio.secure_channel(target, credentials, options=channel_options(settings))
 
 
 def describe(error: BaseException) -> str:
@@ -123,6 +125,9 @@ class OrchestratorLink:
         self._pending: list[ProbeSample] = []
         self._live = False
         self._gap: GapTally | None = GapTally(datetime.now(UTC), settings.gap_reservoir_size)
+        self._addresses = settings.orchestrator_addresses()
+        self._next_address = 0
+        self.orchestrator: str | None = None  # the address of the live session
         self.session_id: str | None = None
         self.first_attempt_done = asyncio.Event()
         self.samples_sent = 0
@@ -157,10 +162,14 @@ class OrchestratorLink:
             except Exception as error:
                 reason = describe(error)
             self._go_offline()
+            tried = self._addresses[self._next_address]
+            # Every new session starts at the next address: a standby replica, a dead one or a
+            # partition ends a session the same way, and any of them means "try elsewhere".
+            self._next_address = (self._next_address + 1) % len(self._addresses)
             delay = self._backoff.next_delay()
             log.warning(
                 "orchestrator %s: no session (%s); retrying in %.3f s (attempt %d)",
-                self._settings.orchestrator,
+                tried,
                 reason,
                 delay,
                 self._backoff.attempt,
@@ -169,6 +178,7 @@ class OrchestratorLink:
 
     def _go_offline(self) -> None:
         self.session_id = None
+        self.orchestrator = None
         if self._live:
             self._live = False
             self._gap = GapTally(datetime.now(UTC), self._settings.gap_reservoir_size)
@@ -179,7 +189,8 @@ class OrchestratorLink:
 
     async def _session(self) -> None:
         settings = self._settings
-        async with open_channel(settings) as channel:
+        address = self._addresses[self._next_address]
+        async with open_channel(settings, address) as channel:
             registry = registry_pb2_grpc.AgentRegistryServiceStub(channel)
             reports = latency_pb2_grpc.LatencyReportServiceStub(channel)
             try:
@@ -189,6 +200,7 @@ class OrchestratorLink:
             finally:
                 self.first_attempt_done.set()
             self.session_id = response.session_id
+            self.orchestrator = address
             self._backoff.reset()
             interval = response.heartbeat_interval.ToTimedelta().total_seconds() or 1.0
             limit = response.max_report_message_bytes or MIB
@@ -196,7 +208,7 @@ class OrchestratorLink:
             log.info(
                 "registered host %s with %s (session %s, heartbeat every %.2f s)",
                 settings.host_name,
-                settings.orchestrator,
+                address,
                 self.session_id,
                 interval,
             )

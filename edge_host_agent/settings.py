@@ -85,7 +85,13 @@ class AgentSettings(BaseSettings):
     capacity_memory: str | None = None
 
     # The orchestrator and security
-    orchestrator: str = "localhost:50051"
+    orchestrator: str = Field(
+        "localhost:50051",
+        description=(
+            "host:port of the orchestrator's agent server; several, comma-separated, are tried "
+            "in turn (one per operator replica: only the active one accepts agents)"
+        ),
+    )
     orchestrator_server_name: str | None = Field(
         None, description="name to verify in the orchestrator's certificate (default: its host)"
     )
@@ -120,8 +126,13 @@ class AgentSettings(BaseSettings):
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:
         if value is not None:
-            Address.parse(value)
+            for address in value.split(","):
+                Address.parse(address.strip())
         return value
+
+    def orchestrator_addresses(self) -> list[str]:
+        """The orchestrator's addresses, in the order they are tried."""
+        return [address.strip() for address in self.orchestrator.split(",") if address.strip()]
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -12,6 +12,7 @@ from mec_orchestrator.agents.events import (
     AgentConnected,
     AgentEvent,
     AgentLost,
+    AgentReleased,
     GapReport,
     GapSummaryReceived,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "AgentMetrics",
     "AgentRecord",
     "AgentRegistry",
+    "AgentReleased",
     "AgentServer",
     "AgentServerSettings",
     "AgentState",

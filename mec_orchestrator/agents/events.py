@@ -1,4 +1,6 @@
-"""What the agent registry tells its subscribers: an agent connected, was lost, reported a gap.
+"""What the agent registry tells its subscribers: an agent connected, lost, released, or gap.
+
+Released: sent on to the active replica.
 
 The operator consumes these to keep EdgeHost status and host availability current (a lost host is
 evacuated); they are plain frozen values so they can be queued, logged and compared in tests.
@@ -71,4 +73,16 @@ class GapSummaryReceived:
     gap: GapReport
 
 
-AgentEvent = AgentConnected | AgentLost | GapSummaryReceived
+@dataclass(frozen=True, slots=True)
+class AgentReleased:
+    """A replica that is not (or no longer) the active one ended a host's session.
+
+    The agent registers again, with the active replica. Not a loss: the host stays available.
+    """
+
+    host: HostName
+    session_id: str
+    at: datetime
+
+
+AgentEvent = AgentConnected | AgentLost | GapSummaryReceived | AgentReleased

@@ -45,6 +45,20 @@ class UnknownSessionError(RefusedError):
         )
 
 
+class StandbyError(RefusedError):
+    """The orchestrator replica is a standby: UNAVAILABLE, so the agent tries again.
+
+    It does so on a new connection (through a Service, possibly to another replica) or at its
+    next orchestrator address.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            grpc.StatusCode.UNAVAILABLE,
+            "this orchestrator replica is a standby; register with the active replica",
+        )
+
+
 async def abort(context: Any, refusal: RefusedError) -> NoReturn:
     """End the call with the refusal's status (context is a grpc.aio.ServicerContext)."""
     await context.abort(refusal.code, refusal.message)

@@ -22,6 +22,7 @@ from mec_orchestrator.agents.events import (
     AgentConnected,
     AgentEvent,
     AgentLost,
+    AgentReleased,
     GapReport,
     GapSummaryReceived,
 )
@@ -224,6 +225,24 @@ class AgentRegistry:
         for event in lost:
             self._publish(event)
         return lost
+
+    def release_all(self) -> list[AgentReleased]:
+        """End every connected session without declaring anyone lost (a standby's hand-off).
+
+        The hosts' next heartbeat is answered `reregister` and their report streams are refused,
+        so their agents register again, with whichever replica is active.
+        """
+        now = self._wall_clock()
+        released = [
+            AgentReleased(host, record.session_id, now)
+            for host, record in self._records.items()
+            if record.connected
+        ]
+        for event in released:
+            del self._records[event.host]
+        for event in released:
+            self._publish(event)
+        return released
 
     # Views
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -94,8 +94,13 @@ class AgentServer:
         metrics: AgentMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
         access_point_known: Callable[[AccessPointId], bool] | None = None,
+        accepting: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
-        """Samples go to sink (default: a new bare matrix), timed by clock (the sink's clock)."""
+        """Samples go to sink (default: a new bare matrix), timed by clock (the sink's clock).
+
+        accepting says whether registrations are taken now (an operator replica takes them only
+        while it is the active one); None: always.
+        """
         self.settings = settings
         self.sink: LatencySink = sink if sink is not None else MatrixSink()
         self.registry = registry or AgentRegistry(
@@ -105,6 +110,7 @@ class AgentServer:
         self.metrics.count_connected_with(self.registry.connected_count)
         self._clock = clock
         self._access_point_known = access_point_known
+        self._accepting = accepting
         self._server: grpc.aio.Server | None = None
         self._health: Any = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -129,7 +135,12 @@ class AgentServer:
         authority = HostAuthority(require_certificate=files is not None)
         registry_pb2_grpc.add_AgentRegistryServiceServicer_to_server(
             RegistryService(
-                self.registry, authority, self.metrics, limit, self._access_point_known
+                self.registry,
+                authority,
+                self.metrics,
+                limit,
+                access_point_known=self._access_point_known,
+                accepting=self._accepting,
             ),
             server,
         )

@@ -2,7 +2,9 @@
 
 Each call is checked in the same order: the host name (INVALID_ARGUMENT), the host against the
 peer certificate (PERMISSION_DENIED), the other fields (INVALID_ARGUMENT), the session
-(FAILED_PRECONDITION); only then does it touch the registry or the latency matrix. Nothing
+(FAILED_PRECONDITION); only then does it touch the registry or the latency matrix. A
+registration is accepted only by the active replica (a standby answers UNAVAILABLE), so the
+agent's measurements reach the replica that acts on them. Nothing
 beyond the host name is looked at in a request for someone else's host. A report stream is
 bound to the host of its first message, so the certificate check runs once per stream, not once
 per batch.
@@ -11,7 +13,7 @@ per batch.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
@@ -25,6 +27,7 @@ from mec_orchestrator.agents.metrics import AgentMetrics
 from mec_orchestrator.agents.refusals import (
     InvalidFieldError,
     RefusedError,
+    StandbyError,
     UnknownSessionError,
     abort,
 )
@@ -47,13 +50,16 @@ class RegistryService(registry_pb2_grpc.AgentRegistryServiceServicer):
         authority: HostAuthority,
         metrics: AgentMetrics,
         max_report_message_bytes: int,
+        *,
         access_point_known: Callable[[AccessPointId], bool] | None = None,
+        accepting: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self._registry = registry
         self._authority = authority
         self._metrics = metrics
         self._max_report_message_bytes = max_report_message_bytes
         self._access_point_known = access_point_known
+        self._accepting = accepting
 
     @override
     async def Register(
@@ -62,6 +68,8 @@ class RegistryService(registry_pb2_grpc.AgentRegistryServiceServicer):
         try:
             self._authority.check(context, validation.host_name(request.host_name))
             registration = validation.registration(request, self._access_point_known)
+            if self._accepting is not None and not await self._accepting():
+                raise StandbyError
         except RefusedError as refusal:
             self._metrics.refused.labels("Register", refusal.code.name).inc()
             await abort(context, refusal)

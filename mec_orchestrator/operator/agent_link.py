@@ -10,6 +10,10 @@
   back (ClusterView.lost_by_status). Every replica keeps its own view current from the agents
   connected to it; only the active replica acts on it, because kopf runs the app daemons there
   only.
+- **Only the active replica takes agents**: a standby answers Register with UNAVAILABLE, and a
+  replica that finds itself standby (on its status-writing tick) releases the sessions it has,
+  so agents — through a Service or with several orchestrator addresses — end up registered with
+  the replica that places apps.
 - **Summaries**: every `agents_status_seconds`, and at once after an agent connects or is lost,
   the active replica writes each known agent's `edge_host_status(...)` into its EdgeHost's status
   (merge patch). Hosts without an EdgeHost object are skipped. These summaries are what other
@@ -30,6 +34,7 @@ from mec_orchestrator.agents import (
     AgentEvent,
     AgentEvents,
     AgentLost,
+    AgentReleased,
     AgentServer,
     AgentServerSettings,
     GapSummaryReceived,
@@ -49,7 +54,9 @@ class AgentLink:
     def __init__(self, runtime: Runtime, settings: AgentServerSettings) -> None:
         self.runtime = runtime
         view = runtime.view
-        self.server = AgentServer(settings, MatrixSink(view.latency), clock=view.clock)
+        self.server = AgentServer(
+            settings, MatrixSink(view.latency), clock=view.clock, accepting=self.accepting
+        )
         self._wake_writer = asyncio.Event()
         self._events: AgentEvents | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -104,6 +111,10 @@ class AgentLink:
         elif isinstance(event, GapSummaryReceived):
             log.info("agent of %s measured alone for %.1f s", event.host, event.gap.duration_s)
             return
+        elif isinstance(event, AgentReleased):
+            log.info("agent of %s sent on to the active replica", event.host)
+            view.connected_agents.discard(event.host)
+            return
         self.runtime.kick_all()
         self._wake_writer.set()
 
@@ -122,6 +133,25 @@ class AgentLink:
             except Exception:
                 log.exception("writing agents' EdgeHost status failed; trying again")
 
+    async def accepting(self) -> bool:
+        """Whether agents may register here: only with the active replica.
+
+        So the replica that places apps is the one that hears their measurements and notices
+        their loss.
+        """
+        runtime = self.runtime
+        if runtime.settings.standalone:
+            return True
+        if not runtime.ready or runtime.api is None:
+            return False
+        try:
+            return await self.active()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("cannot tell whether this replica is active (%s); refusing agents", error)
+            return False
+
     async def active(self) -> bool:
         """Whether this replica may write (the app daemons need no such check)."""
         settings = self.runtime.settings
@@ -138,7 +168,13 @@ class AgentLink:
     async def write_statuses(self) -> int:
         """Write every known agent's summary into its EdgeHost's status; returns how many."""
         runtime = self.runtime
-        if not runtime.ready or runtime.api is None or not await self.active():
+        if not runtime.ready or runtime.api is None:
+            return 0
+        if not await self.active():
+            # A standby (again): send connected agents on to the active replica.
+            released = self.server.registry.release_all()
+            if released:
+                log.info("not the active replica: released %d agent(s)", len(released))
             return 0
         written = 0
         for record in self.server.registry.records():

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from mec_orchestrator.agents import AgentConnected, AgentLost, HostCapacity, Registration
+from mec_orchestrator.agents import (
+    AgentConnected,
+    AgentLost,
+    AgentReleased,
+    HostCapacity,
+    Registration,
+)
 from mec_orchestrator.kube import status as kube_status
 from mec_orchestrator.kube.connection import Connection
 from mec_orchestrator.operator import agent_link
@@ -254,6 +260,24 @@ async def test_a_loss_recorded_in_status_outlives_a_restart_until_the_agent_is_b
     )
     link.apply(AgentLost("edge-b", "s1", now, now))
     assert not available()["edge-b"]
+    await asyncio.sleep(0)
+
+
+async def test_a_released_agent_is_neither_connected_here_nor_lost_and_wakes_nobody() -> None:
+    settings = OperatorSettings(agents_listen="127.0.0.1:0", agents_insecure=True)
+    runtime = Runtime(settings, Connection(server="https://127.0.0.1:1", ca_path=None))
+    server_settings = settings.agent_server()
+    assert server_settings is not None
+    link = AgentLink(runtime, server_settings)
+    assert not await link.accepting()  # a replica not yet running kopf takes no agents
+    now = datetime.now(UTC)
+    link.apply(AgentConnected("edge-b", "s1", now))
+    runtime.kick("ns", "app")
+    runtime.kicks[("ns", "app")].clear()
+    link.apply(AgentReleased("edge-b", "s1", now))
+    assert runtime.view.connected_agents == set()
+    assert runtime.view.lost_agents == set()
+    assert not runtime.kicks[("ns", "app")].is_set()
     await asyncio.sleep(0)
 
 
