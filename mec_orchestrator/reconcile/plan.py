@@ -8,7 +8,11 @@ The rule, before and after users attach:
    `placement.maxInstances`) such that every access point of every Zone has an instance within
    the app's one-way latency budget (`latency.maxMs`, compared with RTT / 2). Each step takes the
    host that covers the most still-uncovered access points; ties go to the lower total latency,
-   then to the host name — so the plan is deterministic.
+   then to a host the app already runs on, then to the host name — so the plan is
+   deterministic. A host the app already runs on has its latency counted `mobility.hysteresisMs`
+   lower per access point: another host must be better by more than that on average to take
+   the instance over, so hosts of almost equal latency do not swap it back and forth as
+   measurements wobble.
 3. Then `placement.warmStandby` extra hosts: the second-best hosts of the covered access points
    (most access points first), so a handover target is already warm.
 4. With no access point known at all, the app gets one instance: where it already runs if that
@@ -86,6 +90,7 @@ def _cover(
     within: Callable[[str, str], float | None],
     cap: int,
     running: frozenset[str] = frozenset(),
+    hysteresis_ms: float = 0.0,
 ) -> _Coverage:
     """Greedy set cover of the access points, starting from the hosts that must stay."""
     chosen = list(keep)
@@ -111,7 +116,8 @@ def _cover(
             hits = [
                 rtt for ap in ap_ids if ap not in coverage and (rtt := within(ap, host)) is not None
             ]
-            key = (-len(hits), sum(hits), host not in running, host)  # ties: stay where it runs
+            total = sum(hits) - (hysteresis_ms * len(hits) if host in running else 0.0)
+            key = (-len(hits), total, host not in running, host)  # ties: stay where it runs
             if hits and (best is None or key < best):
                 best = key
         if best is None:
@@ -191,7 +197,13 @@ def plan_instances(
     ap_ids = sorted({ap.id for ap in access_points})
     running = frozenset(o.host for o in observed)
     covered = _cover(
-        ap_ids=ap_ids, eligible=eligible, keep=keep, within=within, cap=cap, running=running
+        ap_ids=ap_ids,
+        eligible=eligible,
+        keep=keep,
+        within=within,
+        cap=cap,
+        running=running,
+        hysteresis_ms=spec.mobility.hysteresis_ms,
     )
     chosen = covered.chosen
     if not ap_ids and not chosen and eligible:

@@ -267,3 +267,44 @@ def test_equal_hosts_prefer_the_one_already_running_the_app() -> None:
     rtts = {(ap, h): 2.0 for ap in ("ap-1", "ap-2") for h in "ab"}
     result = plan(spec(), hosts("a", "b"), rtts, observed=[ObservedInstance("b", "ar-b", 1, 1)])
     assert result.hosts == ("b",)
+
+
+def test_a_host_better_by_less_than_the_hysteresis_does_not_take_the_instance_over() -> None:
+    app = spec(mobility={"hysteresisMs": 2})
+    running = [ObservedInstance("a", "ar-a", 1, 1)]
+    slightly = {(ap, "a"): 4.0 for ap in ("ap-1", "ap-2")} | {
+        (ap, "b"): 2.5 for ap in ("ap-1", "ap-2")
+    }
+    assert plan(app, hosts("a", "b"), slightly, observed=running).hosts == ("a",)
+    clearly = {(ap, "a"): 4.0 for ap in ("ap-1", "ap-2")} | {
+        (ap, "b"): 1.5 for ap in ("ap-1", "ap-2")
+    }
+    assert plan(app, hosts("a", "b"), clearly, observed=running).hosts == ("b",)
+    # with no hysteresis, any gain moves it
+    assert plan(
+        spec(mobility={"hysteresisMs": 0}), hosts("a", "b"), slightly, observed=running
+    ).hosts == ("b",)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    names=st.lists(host_names, min_size=2, max_size=6, unique=True),
+    ap_count=st.integers(1, 5),
+    hysteresis=st.floats(0.5, 5.0),
+    data=st.data(),
+)
+def test_measurements_wobbling_within_the_hysteresis_never_move_the_instance(
+    names: list[str], ap_count: int, hysteresis: float, data: st.DataObject
+) -> None:
+    # Every host meets the budget everywhere, so only latency decides, and one host is chosen.
+    aps = [f"ap-{i}" for i in range(ap_count)]
+    app = spec(latency={"maxMs": 50}, mobility={"hysteresisMs": hysteresis})
+    rtts = {(ap, n): data.draw(st.floats(1.0, 40.0)) for ap in aps for n in names}
+    views = hosts(*names)
+    access = [AccessPointView(ap, "z") for ap in aps]
+    (first,) = plan(app, views, rtts, access_points=access).hosts
+    running = [ObservedInstance(first, f"ar-{first}", 1, 1)]
+    for _ in range(5):  # rounds of measurements, each pair off by less than half the hysteresis
+        wobble = 0.45 * hysteresis
+        moved = {pair: rtt + data.draw(st.floats(-wobble, wobble)) for pair, rtt in rtts.items()}
+        assert plan(app, views, moved, access_points=access, observed=running).hosts == (first,)
