@@ -15,6 +15,7 @@ import socket
 
 from edge_host_agent.addresses import Address
 from edge_host_agent.link import OrchestratorLink
+from edge_host_agent.metrics import AgentProbeMetrics, serve
 from edge_host_agent.prober import Prober
 from edge_host_agent.server import AgentGrpcServer
 from edge_host_agent.settings import AgentSettings
@@ -44,12 +45,18 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event | None = None) 
     endpoint = advertised_endpoint(settings, port)
     log.info("serving handover commands on %s (port %d)", endpoint, port)
     link = OrchestratorLink(settings, access_points, endpoint)
+    metrics = AgentProbeMetrics()
+    metrics.watch_link(link)
+    http = None
+    if settings.metrics_listen:
+        http, metrics_port = await serve(metrics, link, settings.metrics_listen)
+        log.info("serving /metrics, /healthz, /readyz on port %d", metrics_port)
     prober = Prober(
         access_points,
         settings.probe_rate_hz,
         settings.probe_timeout_s,
-        link.on_sample,
-        link.on_lost,
+        metrics.counting_samples(link.on_sample),
+        metrics.counting_losses(link.on_lost),
     )
     link.responding_access_points = prober.responding_since_mark
     link_task = asyncio.create_task(link.run(), name="orchestrator-link")
@@ -71,4 +78,6 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event | None = None) 
         await asyncio.gather(stopped, link_task, return_exceptions=True)
         await prober.stop()
         await server.stop()
+        if http is not None:
+            await http.cleanup()
         log.info("stopped")

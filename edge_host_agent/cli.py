@@ -73,6 +73,9 @@ def _access_point(text: str) -> dict[str, str]:
 @click.option("--listen", help="host:port of the agent's own gRPC server (port 0: any).")
 @click.option("--advertise", help="host:port the orchestrator uses to reach this agent.")
 @click.option(
+    "--metrics-listen", help="host:port to serve /metrics, /healthz and /readyz on (default: off)."
+)
+@click.option(
     "--access-point",
     "access_points",
     multiple=True,

@@ -103,6 +103,9 @@ class AgentSettings(BaseSettings):
     # The agent's own gRPC server (handover commands, context transfers)
     listen: str = "0.0.0.0:50061"
     advertise: str | None = Field(None, description="host:port the orchestrator calls back")
+    metrics_listen: str | None = Field(
+        None, description="host:port for /metrics, /healthz and /readyz (unset: not served)"
+    )
 
     # Probing
     access_points: list[AccessPointConfig] = Field(default_factory=list)
@@ -122,7 +125,7 @@ class AgentSettings(BaseSettings):
 
     _probed: list[AccessPointConfig] = PrivateAttr(default_factory=list)
 
-    @field_validator("orchestrator", "listen", "advertise")
+    @field_validator("orchestrator", "listen", "advertise", "metrics_listen")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:
         if value is not None:
