@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import os
 import platform
 import sys
@@ -22,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import agents_footprint, agents_ingest
-
-RESULTS = Path(__file__).parent / "results"
+from bench.records import save
 
 
 def machine() -> str:
@@ -100,9 +98,7 @@ def main() -> None:
         "load_average_1min": {"start": load_before, "end": os.getloadavg()[0]},
         **results,
     }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"agents-{started.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(document, indent=2) + "\n")
+    path = save("agents", document, started.timestamp())
     print(table(results))
     print(
         f"\nwritten to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}"

@@ -50,12 +50,12 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from bench.delayline import machine, quantile
+from bench.records import save
 from mec_orchestrator.agents import AgentMetrics, AgentServer, AgentServerSettings
 from mec_orchestrator.placement import LatencyMatrix
 from mec_orchestrator.sim.network import FrameRecord, Network, Node
 from mec_orchestrator.tls import write_agent_pki
 
-RESULTS = Path(__file__).parent / "results"
 HOST = "bench-edge"
 ACCESS_POINT = "ap1"
 REFLECTOR_PORT = 8620
@@ -386,9 +386,7 @@ def main() -> None:
         "matrix": {"ewma_alpha": 0.2, "window_samples": 64},
         **results,
     }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"agents-delay-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(started))}.json"
-    path.write_text(json.dumps(document, indent=2) + "\n")
+    path = save("agents-delay", document, started)
     print(json.dumps({k: document[k] for k in ("machine", "date", "command")}, indent=2))
     print(markdown(results))
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path

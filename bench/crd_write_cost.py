@@ -33,12 +33,12 @@ import yaml
 from kubernetes_asyncio import client
 
 from bench.devcluster import machine
+from bench.records import save
 from mec_orchestrator.devcluster import DevCluster, DevClusterSettings
 from mec_orchestrator.kube.connection import from_kubeconfig
 from mec_orchestrator.kube.status import merge_patch
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).parent / "results"
 NS = "writes"
 VARIANTS = ("as-shipped", "no-cel", "no-descriptions", "no-columns", "no-schema")
 
@@ -207,10 +207,7 @@ def main() -> None:
             "command": " ".join(["python -m bench.crd_write_cost", *sys.argv[1:]]),
         }
     )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"crd-write-cost-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(
-        json.dumps(result, indent=2)
-    )
+    save("crd-write-cost", result)
     print(json.dumps(result, indent=2))
 
 

@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.records import save
 from mec_orchestrator.sim.network import Network, Node
 from mec_orchestrator.sim.network.probe import PingResult
 
-RESULTS = Path(__file__).parent / "results"
 PROBE = [sys.executable, "-m", "mec_orchestrator.sim.network.probe"]
 PORT = 7007
 
@@ -176,9 +176,7 @@ def main() -> None:
         "modes": [run_mode(m, delays, rates, args.seconds) for m in args.modes.split(",")],
     }
     report["load_average_after"] = os.getloadavg()
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"delayline-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(report, indent=2))
+    path = save("delayline", report)
     print(json.dumps({k: report[k] for k in ("machine", "date", "command")}, indent=2))
     print(markdown(report))
     print(

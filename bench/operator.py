@@ -33,6 +33,7 @@ import httpx
 from kubernetes_asyncio import client, watch
 
 from bench.devcluster import machine
+from bench.records import save
 from mec_orchestrator.devcluster import ClusterInfo, DevCluster, DevClusterSettings
 from mec_orchestrator.devcluster.cluster import free_port
 from mec_orchestrator.kube.connection import from_kubeconfig
@@ -40,7 +41,6 @@ from mec_orchestrator.kube.status import merge_patch
 from mec_orchestrator.operator.probes import wait_until_ready
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).parent / "results"
 NS = "bench"
 
 
@@ -480,10 +480,7 @@ def main() -> None:
             "command": " ".join(["python -m bench.operator", *sys.argv[1:]]),
         }
     )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"operator-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(
-        json.dumps(result, indent=2)
-    )
+    save("operator", result)
     print(json.dumps(result, indent=2))
 
 
