@@ -21,16 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import agents_footprint, agents_ingest
-from bench.records import save
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
+from bench.records import machine, save
 
 
 async def run(quick: bool) -> dict[str, Any]:

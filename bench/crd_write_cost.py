@@ -32,8 +32,7 @@ from typing import Any
 import yaml
 from kubernetes_asyncio import client
 
-from bench.devcluster import machine
-from bench.records import save
+from bench.records import machine, save
 from mec_orchestrator.devcluster import DevCluster, DevClusterSettings
 from mec_orchestrator.kube.connection import from_kubeconfig
 from mec_orchestrator.kube.status import merge_patch

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -20,22 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.records import machine
 from mec_orchestrator.devcluster import DevCluster, DevClusterSettings, binaries
 from mec_orchestrator.devcluster.versions import default_tools
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def warm(runs: int) -> dict[str, object]:

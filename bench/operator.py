@@ -32,8 +32,7 @@ from typing import Any
 import httpx
 from kubernetes_asyncio import client, watch
 
-from bench.devcluster import machine
-from bench.records import save
+from bench.records import machine, save
 from mec_orchestrator.devcluster import ClusterInfo, DevCluster, DevClusterSettings
 from mec_orchestrator.devcluster.cluster import free_port
 from mec_orchestrator.kube.connection import from_kubeconfig

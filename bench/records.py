@@ -6,12 +6,27 @@ The figures in docs/benchmarks.md are copied from these files; the folder is not
 from __future__ import annotations
 
 import json
+import os
+import platform
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> str:
+    """The CPU model, core count and Python version, for the record of a run."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def save(prefix: str, document: Mapping[str, Any], started: float | None = None) -> Path:
