@@ -15,7 +15,7 @@ import socket
 
 from edge_host_agent.addresses import Address
 from edge_host_agent.link import OrchestratorLink
-from edge_host_agent.metrics import AgentProbeMetrics, serve
+from edge_host_agent.metrics import AgentProbeMetrics
 from edge_host_agent.prober import Prober
 from edge_host_agent.server import AgentGrpcServer
 from edge_host_agent.settings import AgentSettings
@@ -49,6 +49,8 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event | None = None) 
     metrics.watch_link(link)
     http = None
     if settings.metrics_listen:
+        from edge_host_agent.metrics_http import serve  # aiohttp only when it is served
+
         http, metrics_port = await serve(metrics, link, settings.metrics_listen)
         log.info("serving /metrics, /healthz, /readyz on port %d", metrics_port)
     prober = Prober(

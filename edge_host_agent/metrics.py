@@ -1,10 +1,10 @@
-"""The agent's own Prometheus metrics and probes, served over HTTP when `metrics_listen` is set.
+"""The agent's own Prometheus metrics (served by metrics_http when `metrics_listen` is set).
 
 An edge site's operators watch the agent where it runs: whether it has a session with the
 orchestrator, how its probes fare per access point (answered, lost) and the RTTs it measures,
 and what became of its samples (sent, dropped, summarised in gaps). Probe outcomes are counted as
 they happen; the link's own counters are read at scrape time, so the link needs no knowledge of
-Prometheus. `/readyz` answers 200 only while a session is live, `/healthz` while the process runs.
+Prometheus.
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from edge_host_agent.addresses import Address
 from edge_host_agent.prober import LossHandler, ProbeSample, SampleHandler
 
 RTT_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -107,35 +105,3 @@ class AgentProbeMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def http_app(metrics: AgentProbeMetrics, link: LinkState) -> web.Application:
-    async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def readyz(_: web.Request) -> web.Response:
-        live = link.session_id is not None
-        return web.Response(text="session" if live else "no session", status=200 if live else 503)
-
-    async def scrape(_: web.Request) -> web.Response:
-        return web.Response(
-            body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
-
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", scrape)
-    return app
-
-
-async def serve(
-    metrics: AgentProbeMetrics, link: LinkState, listen: str
-) -> tuple[web.AppRunner, int]:
-    """Serve /metrics, /healthz and /readyz on listen (host:port); the runner and bound port."""
-    address = Address.parse(listen)
-    runner = web.AppRunner(http_app(metrics, link))
-    await runner.setup()
-    await web.TCPSite(runner, address.host, address.port).start()
-    bound = runner.addresses[0]
-    return runner, int(bound[1])
