@@ -32,14 +32,15 @@ async def merge_patch(api: client.ApiClient, path: str, body: dict[str, Any]) ->
     return result
 
 
-async def _merge_status(api: client.ApiClient, path: str, status: dict[str, Any]) -> None:
-    await merge_patch(api, f"{path}/status", {"status": status})
+async def _merge_status(api: client.ApiClient, path: str, status: dict[str, Any]) -> dict[str, Any]:
+    return await merge_patch(api, f"{path}/status", {"status": status})
 
 
 async def write_edgeapp_status(
     api: client.ApiClient, namespace: str, name: str, status: dict[str, Any]
-) -> None:
-    await _merge_status(
+) -> dict[str, Any]:
+    """Merge status into the EdgeApp's status; the EdgeApp as stored."""
+    return await _merge_status(
         api, f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/edgeapps/{name}", status
     )
 

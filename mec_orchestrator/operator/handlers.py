@@ -49,6 +49,17 @@ class Runtime:
             raise RuntimeError("the operator has not started: no API client yet")
         return self.api
 
+    def note_body(self, key: tuple[str, str], body: dict[str, Any]) -> None:
+        """Keep body as the app's newest, unless a newer one (by resourceVersion) is kept.
+
+        Watch events and the answers to the operator's own status writes both come here, in
+        either order; a daemon that started from a body older than its own last status write
+        would report the same change twice.
+        """
+        kept = self.bodies.get(key)
+        if kept is None or _resource_version(body) >= _resource_version(kept):
+            self.bodies[key] = body
+
     def kick(self, namespace: str, name: str) -> None:
         self.kicks.setdefault((namespace, name), asyncio.Event()).set()
 
@@ -161,7 +172,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
         key = (namespace or "", name)
         generation = body.get("metadata", {}).get("generation")
         deleting = type == "DELETED" or bool(body.get("metadata", {}).get("deletionTimestamp"))
-        runtime.bodies[key] = dict(body)  # the daemon reconciles the newest body it was woken for
+        runtime.note_body(key, dict(body))  # the daemon reconciles the newest body
         if deleting or runtime.generations.get(key) != generation:
             runtime.generations[key] = generation
             runtime.kick(*key)
@@ -184,6 +195,8 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
             try:
                 latest = runtime.bodies.get((namespace, name)) or dict(body)
                 outcome = await reconcile(runtime.client, runtime.view, latest)
+                if outcome.stored is not None:
+                    runtime.note_body((namespace, name), outcome.stored)
                 backoff = 1.0
                 if outcome.next_deadline is not None:
                     due = (outcome.next_deadline - datetime.now(UTC)).total_seconds() + 0.2
@@ -233,3 +246,8 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
             message=f"removed {len(found)} instance(s): "
             f"{', '.join(sorted(i.host for i, _ in found)) or 'none'}",
         )
+
+
+def _resource_version(body: dict[str, Any]) -> int:
+    text = str(body.get("metadata", {}).get("resourceVersion", ""))
+    return int(text) if text.isdigit() else -1

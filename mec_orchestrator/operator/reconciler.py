@@ -36,6 +36,7 @@ class PackageMissingError(Exception):
 class Outcome:
     plan: InstancePlan
     next_deadline: datetime | None  # when an idle instance expires: reconcile again then
+    stored: dict[str, Any] | None = None  # the EdgeApp as its status write left it
 
 
 async def pod_template(api: client.ApiClient, app: EdgeApp) -> dict[str, Any]:
@@ -122,12 +123,13 @@ async def reconcile(api: client.ApiClient, view: ClusterView, body: dict[str, An
         deployment_names={h: instance_name(name, h) for h in plan.wanted},
     )
     new_status = build_status(app, plan, entries, now).to_dict()
+    written: dict[str, Any] | None = None
     if (body.get("status") or {}) != new_status:
-        await status.write_edgeapp_status(api, namespace, name, new_status)
+        written = await status.write_edgeapp_status(api, namespace, name, new_status)
     await _tell_the_story(api, app, plan, before)
     metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
     deadline = min(plan.keep_until.values()) if plan.keep_until else None
-    return Outcome(plan, deadline)
+    return Outcome(plan, deadline, written)
 
 
 async def _tell_the_story(

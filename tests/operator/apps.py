@@ -98,7 +98,9 @@ async def event_reasons(api: client.ApiClient, namespace: str, name: str) -> lis
     listed = await client.CoreV1Api(api).list_namespaced_event(
         namespace, field_selector=f"involvedObject.name={name},involvedObject.kind=EdgeApp"
     )
+    # In the order they were written: creationTimestamp has whole seconds only, and a move can
+    # follow the first placement within the same second; resourceVersions are etcd revisions.
     return [
         (e.reason, e.message)
-        for e in sorted(listed.items, key=lambda e: e.metadata.creation_timestamp)
+        for e in sorted(listed.items, key=lambda e: int(e.metadata.resource_version))
     ]

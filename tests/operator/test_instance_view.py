@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from mec_orchestrator.kube.connection import Connection
 from mec_orchestrator.kube.instances import HASH_LABEL, SERVICE_HASH_LABEL, unneeded_since_label
 from mec_orchestrator.operator.cluster_view import ClusterView
+from mec_orchestrator.operator.handlers import Runtime
+from mec_orchestrator.operator.settings import OperatorSettings
 from mec_orchestrator.reconcile.manifests import UNNEEDED_SINCE_LABEL
 
 
@@ -79,3 +82,20 @@ def test_only_the_echo_of_the_operators_own_write_is_recognised() -> None:
     assert not view.echoes_own_write("u1", deployment("111", generation=2, observed=2))
     view.update_instance("u1", None)
     assert not view.echoes_own_write("u1", written)
+
+
+def test_the_newest_body_of_an_app_is_kept_whichever_arrives_first() -> None:
+    runtime = Runtime(
+        OperatorSettings(standalone=True), Connection(server="https://127.0.0.1:1", ca_path=None)
+    )
+    key = ("ns", "ar")
+
+    def body(version: str, hosts: list[str]) -> dict[str, Any]:
+        instances = [{"host": h} for h in hosts]
+        return {"metadata": {"resourceVersion": version}, "status": {"instances": instances}}
+
+    runtime.note_body(key, body("200", ["edge-b"]))  # the answer to the operator's status write
+    runtime.note_body(key, body("190", []))  # the watch's older event, delivered after it
+    assert runtime.bodies[key]["status"]["instances"] == [{"host": "edge-b"}]
+    runtime.note_body(key, body("210", ["edge-c"]))
+    assert runtime.bodies[key]["metadata"]["resourceVersion"] == "210"

@@ -89,7 +89,7 @@ async def test_a_latency_change_moves_the_instance(
             return [m for r, m in await event_reasons(api, namespace, "follow") if r == "Placed"]
 
         told = await eventually(lambda: _at_least(moves_told, 3))
-        assert "added edge-c" in told[1]
+        assert "added edge-c" in told[1], told
         assert "retired edge-b" in told[2]
     finally:
         topology.set_rtts(BASELINE)
