@@ -76,7 +76,8 @@ class SeenInstance:
     resource_version: int | None = None
 
 
-def _resource_version(body: Mapping[str, Any]) -> int | None:
+def resource_version(body: Mapping[str, Any]) -> int | None:
+    """An object's resourceVersion as a number (the API server draws it from etcd's revision)."""
     text = str(body.get("metadata", {}).get("resourceVersion", ""))
     return int(text) if text.isdigit() else None
 
@@ -180,7 +181,7 @@ class ClusterView:
             self.observed.pop(uid, None)
             self.written.pop(uid, None)
             return
-        version = _resource_version(body)
+        version = resource_version(body)
         known = self.observed.get(uid)
         if (
             known is not None
@@ -199,13 +200,13 @@ class ClusterView:
         """Record the API server's answer to the operator's own write of an instance."""
         uid = str(body.get("metadata", {}).get("uid", ""))
         self.update_instance(uid, body)
-        version = _resource_version(body)
+        version = resource_version(body)
         if version is not None:
             self.written[uid] = version
 
     def echoes_own_write(self, uid: str, body: Mapping[str, Any]) -> bool:
         """The watch delivers exactly what the operator wrote (and already took into account)."""
-        version = _resource_version(body)
+        version = resource_version(body)
         return version is not None and self.written.get(uid) == version
 
     def observed_instances(self, namespace: str, app: str) -> list[SeenInstance]:

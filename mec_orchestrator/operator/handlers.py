@@ -19,7 +19,7 @@ from mec_orchestrator import metrics
 from mec_orchestrator.kube import events, instances
 from mec_orchestrator.kube.connection import Connection
 from mec_orchestrator.model import EDGE_HOST_LABEL, GROUP, VERSION
-from mec_orchestrator.operator.cluster_view import ClusterView
+from mec_orchestrator.operator.cluster_view import ClusterView, resource_version
 from mec_orchestrator.operator.reconciler import PackageMissingError, reconcile
 from mec_orchestrator.operator.settings import OperatorSettings
 from mec_orchestrator.operator.storage import NoDiffBaseStorage
@@ -57,7 +57,7 @@ class Runtime:
         would report the same change twice.
         """
         kept = self.bodies.get(key)
-        if kept is None or _resource_version(body) >= _resource_version(kept):
+        if kept is None or (resource_version(body) or -1) >= (resource_version(kept) or -1):
             self.bodies[key] = body
 
     def kick(self, namespace: str, name: str) -> None:
@@ -246,8 +246,3 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
             message=f"removed {len(found)} instance(s): "
             f"{', '.join(sorted(i.host for i, _ in found)) or 'none'}",
         )
-
-
-def _resource_version(body: dict[str, Any]) -> int:
-    text = str(body.get("metadata", {}).get("resourceVersion", ""))
-    return int(text) if text.isdigit() else -1
