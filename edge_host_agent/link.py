@@ -52,18 +52,17 @@ def channel_options(settings: AgentSettings, max_send_bytes: int = MIB) -> list[
     return options
 
 
-def open_channel(settings: AgentSettings, address: str | None = None) -> grpc.aio.Channel:
-    """A channel to the orchestrator at address (default: the first).
+def open_channel(settings: AgentSettings, address: str) -> grpc.aio.Channel:
+    """A channel to the orchestrator at address (one of its addresses).
 
     Mutual TLS, or plaintext only if the settings say insecure.
     """
-    target = address or settings.orchestrator_addresses()[0]
     files = settings.tls_files()
     if files is None:
-        return grpc.aio.insecure_channel(target, options=channel_options(settings))
+        return grpc.aio.insecure_channel(address, options=channel_options(settings))
     ca, chain, key = files.read()  # read per channel: a rotated Secret takes effect on reconnect
     credentials = grpc.ssl_channel_credentials(ca, key, chain)
-    return grpc.aio.secure_channel(target, credentials, options=channel_options(settings))
+    return grpc.aio.secure_channel(address, credentials, options=channel_options(settings))
 
 
 def describe(error: BaseException) -> str:
