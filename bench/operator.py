@@ -37,7 +37,7 @@ from mec_orchestrator.devcluster import ClusterInfo, DevCluster, DevClusterSetti
 from mec_orchestrator.devcluster.cluster import free_port
 from mec_orchestrator.kube.connection import from_kubeconfig
 from mec_orchestrator.kube.status import merge_patch
-from mec_orchestrator.operator.probes import wait_until_ready
+from mec_orchestrator.operator.probes import operator_command, wait_until_ready
 
 REPO = Path(__file__).resolve().parent.parent
 NS = "bench"
@@ -422,17 +422,7 @@ def main() -> None:
             log = Path(scratch) / "operator.log"
             with log.open("wb") as sink:
                 operator = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "mec_orchestrator",
-                        "run",
-                        "--kubeconfig",
-                        str(info.kubeconfig),
-                        "--standalone",
-                        "--http-port",
-                        str(port),
-                    ],
+                    operator_command(info.kubeconfig, port, standalone=True),
                     stdout=sink,
                     stderr=subprocess.STDOUT,
                     env={**os.environ, "MEC_OPERATOR_RESYNC_SECONDS": "300"},

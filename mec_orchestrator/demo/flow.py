@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from mec_orchestrator.demo.report import DemoReport, Snapshot, markdown, plot, s
 from mec_orchestrator.devcluster.cluster import ClusterInfo, DevCluster, admin_client, free_port
 from mec_orchestrator.devcluster.errors import DevClusterError
 from mec_orchestrator.devcluster.settings import DevClusterSettings
-from mec_orchestrator.operator.probes import wait_until_ready
+from mec_orchestrator.operator.probes import operator_command, wait_until_ready
 
 NAMESPACE = "default"
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -131,17 +130,7 @@ class Demo:
         log = info.state_dir / "logs" / "operator.log"
         with log.open("ab") as sink:
             self.operator = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "mec_orchestrator",
-                    "run",
-                    "--kubeconfig",
-                    str(info.kubeconfig),
-                    "--standalone",
-                    "--http-port",
-                    str(port),
-                ],
+                operator_command(info.kubeconfig, port, standalone=True),
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

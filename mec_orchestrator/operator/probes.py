@@ -1,15 +1,38 @@
-"""The client side of the operator's /readyz probe.
+"""Starting an operator process and waiting for its /readyz probe.
 
-Whoever starts an operator process (the demo, the benchmarks, the tests) waits with it until the
-operator serves.
+Whoever starts an operator process (the demo, the benchmarks, the tests) builds its command line
+here and waits with it until the operator serves.
 """
 
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
+
+
+def operator_command(
+    kubeconfig: Path, http_port: int, *, standalone: bool = False, priority: int | None = None
+) -> list[str]:
+    """`mec-orchestrator run` with this interpreter, for a child process."""
+    command = [
+        sys.executable,
+        "-m",
+        "mec_orchestrator",
+        "run",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--http-port",
+        str(http_port),
+    ]
+    if standalone:
+        command.append("--standalone")
+    if priority is not None:
+        command += ["--priority", str(priority)]
+    return command
 
 
 def wait_until_ready(

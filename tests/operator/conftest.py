@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 
 from mec_orchestrator.devcluster import ClusterInfo
 from mec_orchestrator.devcluster.cluster import admin_client, free_port
-from mec_orchestrator.operator.probes import wait_until_ready
+from mec_orchestrator.operator.probes import operator_command, wait_until_ready
 from tests.conftest import EDGE_HOSTS
 
 ACCESS_POINT = "ap-test"
@@ -53,18 +52,7 @@ class OperatorProcess:
             "MEC_OPERATOR_IDENTITY": f"replica-{self.priority}-{self.port}",
             **self.env,
         }
-        argv = [
-            sys.executable,
-            "-m",
-            "mec_orchestrator",
-            "run",
-            "--kubeconfig",
-            str(self.info.kubeconfig),
-            "--priority",
-            str(self.priority),
-            "--http-port",
-            str(self.port),
-        ]
+        argv = operator_command(self.info.kubeconfig, self.port, priority=self.priority)
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=env)
         if wait_until_ready(self.port, timeout=30, process=self.process):
