@@ -51,10 +51,10 @@ from prometheus_client import CollectorRegistry
 
 from bench.delayline import machine, quantile
 from bench.records import save
-from mec_orchestrator.agents import AgentMetrics, AgentServer, AgentServerSettings
-from mec_orchestrator.placement import LatencyMatrix
-from mec_orchestrator.sim.network import FrameRecord, Network, Node
-from mec_orchestrator.tls import write_agent_pki
+from mec_common.tls import write_agent_pki
+from mec_devtools.sim.network import FrameRecord, Network, Node
+from mec_orchestrator.adapters.agent_link import AgentMetrics, AgentServer, AgentServerSettings
+from mec_orchestrator.decisions.latency import LatencyMatrix
 
 HOST = "bench-edge"
 ACCESS_POINT = "ap1"

@@ -20,8 +20,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from mec_orchestrator.agents import AgentMetrics, AgentServer, AgentServerSettings
-from mec_orchestrator.tls import write_agent_pki
+from mec_common.tls import write_agent_pki
+from mec_orchestrator.adapters.agent_link import AgentMetrics, AgentServer, AgentServerSettings
 
 HOST = "bench-agent"
 TICKS = os.sysconf("SC_CLK_TCK")

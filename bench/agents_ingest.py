@@ -22,9 +22,15 @@ import grpc
 from mec.agent.v1 import latency_pb2, latency_pb2_grpc, registry_pb2, registry_pb2_grpc
 from prometheus_client import CollectorRegistry
 
-from mec_orchestrator.agents import AgentMetrics, AgentServer, AgentServerSettings, MatrixSink
-from mec_orchestrator.placement import LatencyMatrix, PlacementEngine
-from mec_orchestrator.tls import AgentPki, write_agent_pki
+from mec_common.tls import AgentPki, write_agent_pki
+from mec_orchestrator.adapters.agent_link import (
+    AgentMetrics,
+    AgentServer,
+    AgentServerSettings,
+    MatrixSink,
+)
+from mec_orchestrator.decisions.latency import LatencyMatrix
+from mec_orchestrator.decisions.users import PlacementEngine
 
 ACCESS_POINTS = 125
 SERVER_CORE = 0

@@ -33,9 +33,9 @@ import yaml
 from kubernetes_asyncio import client
 
 from bench.records import machine, save
-from mec_orchestrator.devcluster import DevCluster, DevClusterSettings
-from mec_orchestrator.kube.connection import from_kubeconfig
-from mec_orchestrator.kube.status import merge_patch
+from mec_devtools.devcluster import DevCluster, DevClusterSettings
+from mec_orchestrator.adapters.kube.connection import from_kubeconfig
+from mec_orchestrator.adapters.kube.status import merge_patch
 
 REPO = Path(__file__).resolve().parent.parent
 NS = "writes"

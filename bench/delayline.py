@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.records import save
-from mec_orchestrator.sim.network import Network, Node
-from mec_orchestrator.sim.network.probe import PingResult
+from mec_devtools.sim.network import Network, Node
+from mec_devtools.sim.network.probe import PingResult
 
-PROBE = [sys.executable, "-m", "mec_orchestrator.sim.network.probe"]
+PROBE = [sys.executable, "-m", "mec_devtools.sim.network.probe"]
 PORT = 7007
 
 

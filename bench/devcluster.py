@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from bench.records import machine
-from mec_orchestrator.devcluster import DevCluster, DevClusterSettings, binaries
-from mec_orchestrator.devcluster.versions import default_tools
+from mec_devtools.devcluster import DevCluster, DevClusterSettings, binaries
+from mec_devtools.devcluster.versions import default_tools
 
 RESULTS = Path(__file__).parent / "results"
 

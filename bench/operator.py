@@ -33,11 +33,11 @@ import httpx
 from kubernetes_asyncio import client, watch
 
 from bench.records import machine, save
-from mec_orchestrator.devcluster import ClusterInfo, DevCluster, DevClusterSettings
-from mec_orchestrator.devcluster.cluster import free_port
-from mec_orchestrator.kube.connection import from_kubeconfig
-from mec_orchestrator.kube.status import merge_patch
-from mec_orchestrator.operator.probes import operator_command, wait_until_ready
+from mec_devtools.devcluster import ClusterInfo, DevCluster, DevClusterSettings
+from mec_devtools.devcluster.cluster import free_port
+from mec_devtools.launch import operator_command, wait_until_ready
+from mec_orchestrator.adapters.kube.connection import from_kubeconfig
+from mec_orchestrator.adapters.kube.status import merge_patch
 
 REPO = Path(__file__).resolve().parent.parent
 NS = "bench"

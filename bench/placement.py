@@ -35,14 +35,13 @@ from bench.placement_workload import (
     mobility_trace,
     user_rules,
 )
-from mec_orchestrator.placement import (
+from mec_orchestrator.decisions.mobility import (
     AlwaysNearest,
     MobilityPolicy,
     NeverMigrate,
-    PlacementEngine,
-    PlacementRules,
     ThresholdPolicy,
 )
+from mec_orchestrator.decisions.users import PlacementEngine, PlacementRules
 
 RESULTS = Path(__file__).parent / "results"
 POLICY = ThresholdPolicy(hysteresis_ms=0.02, min_dwell_s=5.0)  # 0.02 ms = 1 km of fibre

@@ -23,7 +23,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp  # type: ignore[import
 
 from bench.placement_topology import FLOOR_MS, Topology
 from bench.placement_workload import build_engine
-from mec_orchestrator.placement import PlacementEngine, PlacementRules
+from mec_orchestrator.decisions.users import PlacementEngine, PlacementRules
 
 
 @dataclass(frozen=True)

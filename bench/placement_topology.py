@@ -14,13 +14,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree  # type: ignore[import-untyped]
 
-from mec_orchestrator.sim.topology import (
-    Site,
-    distance_km,
-    melbourne_sites,
-    melbourne_users,
-    spread_sites,
-)
+from mec_devtools.sim.topology import Site, melbourne_sites, melbourne_users, spread_sites
+from mec_orchestrator.decisions.latency.estimate import distance_km
 
 FLOOR_MS = 1.0  # radio and processing
 FIBRE_MS_PER_KM = 0.01  # each way

@@ -15,14 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench.placement_topology import Topology
-from mec_orchestrator.placement import (
-    LatencySettings,
-    MobilityPolicy,
-    MobilitySituation,
-    PlacementEngine,
-    PlacementRules,
-    scan_best_host,
-)
+from bench.reference_scan import scan_best_host
+from mec_orchestrator.decisions.latency import LatencySettings
+from mec_orchestrator.decisions.mobility import MobilityPolicy, MobilitySituation
+from mec_orchestrator.decisions.users import PlacementEngine, PlacementRules
 
 SAMPLES_PER_PAIR = 3
 JITTER = 0.02  # relative, uniform +-

@@ -188,7 +188,7 @@ def certs(
     """
     import datetime as dt
 
-    from mec_orchestrator.tls import write_agent_pki
+    from mec_common.tls import write_agent_pki
 
     try:
         pki = write_agent_pki(

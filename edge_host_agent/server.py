@@ -2,8 +2,9 @@
 
 The orchestrator will drive handovers through HandoverService and source agents will stream
 contexts through ContextTransferService; both answer UNIMPLEMENTED until the handover is built.
-The server already runs as it will: mutual TLS with the host's certificate (any client must
-present a certificate from the same CA), health checking, reflection, bounded message sizes.
+The server already runs as it will (`mec_common.grpc_serving`): mutual TLS with the host's
+certificate (any client must present a certificate from the same CA), health checking,
+reflection, bounded message sizes.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from mec.agent.v1 import (
     context_transfer_pb2,
     context_transfer_pb2_grpc,
@@ -23,8 +22,8 @@ from mec.agent.v1 import (
 from typing_extensions import override
 
 from edge_host_agent.settings import AgentSettings
+from mec_common.grpc_serving import GrpcServing, ServingOptions
 
-MIB = 1024 * 1024
 NOT_YET = "defined in mec.agent.v1 but not implemented by this agent version"
 
 SERVICE_NAMES = (
@@ -79,47 +78,22 @@ class AgentGrpcServer:
 
     def __init__(self, settings: AgentSettings) -> None:
         self._settings = settings
-        self._server: grpc.aio.Server | None = None
-        self._health: Any = None
+        self._serving: GrpcServing | None = None
         self.port = 0
 
     async def start(self) -> int:
-        server = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", MIB),
-                ("grpc.max_send_message_length", MIB),
-                ("grpc.so_reuseport", 0),
-            ]
-        )
-        handover_pb2_grpc.add_HandoverServiceServicer_to_server(HandoverCommands(), server)
-        context_transfer_pb2_grpc.add_ContextTransferServiceServicer_to_server(
-            ContextTransfers(), server
-        )
-        self._health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
-        files = self._settings.tls_files()
-        listen = self._settings.listen
-        if files is None:
-            self.port = server.add_insecure_port(listen)
-        else:
-            ca, chain, key = files.read()
-            credentials = grpc.ssl_server_credentials(
-                [(key, chain)], root_certificates=ca, require_client_auth=True
+        def add(server: grpc.aio.Server) -> None:
+            handover_pb2_grpc.add_HandoverServiceServicer_to_server(HandoverCommands(), server)
+            context_transfer_pb2_grpc.add_ContextTransferServiceServicer_to_server(
+                ContextTransfers(), server
             )
-            self.port = server.add_secure_port(listen, credentials)
-        if self.port == 0:
-            raise OSError(f"cannot listen on {listen}")
-        await server.start()
-        for name in (*SERVICE_NAMES, health.OVERALL_HEALTH):
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self._server = server
+
+        options = ServingOptions(self._settings.listen, self._settings.tls_files(), keepalive=False)
+        self._serving = GrpcServing(options, SERVICE_NAMES, add)
+        self.port = await self._serving.start()
         return self.port
 
     async def stop(self, grace_s: float = 1.0) -> None:
-        if self._server is not None:
-            await self._health.enter_graceful_shutdown()
-            await self._server.stop(grace_s)
-            self._server = None
+        if self._serving is not None:
+            await self._serving.stop(grace_s)
+            self._serving = None

@@ -25,11 +25,10 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from edge_host_agent.addresses import Address
-from mec_orchestrator.tls import TlsFiles
+from mec_common.patterns import DNS_LABEL, IDENTIFIER
+from mec_common.tls import TlsFiles
 
 ENV_PREFIX = "MEC_AGENT_"
-ID_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9._:]*[A-Za-z0-9])?$"
-HOST_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
 class AccessPointConfig(BaseModel):
@@ -37,7 +36,7 @@ class AccessPointConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    id: Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
+    id: Annotated[str, Field(min_length=1, max_length=128, pattern=IDENTIFIER)]
     reflector: str
 
     @field_validator("reflector")
@@ -75,7 +74,7 @@ class AgentSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     # The host
-    host_name: Annotated[str, Field(min_length=1, max_length=63, pattern=HOST_PATTERN)]
+    host_name: Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
     node_names: list[str] = Field(default_factory=list)
     latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
     longitude: Annotated[float, Field(ge=-180, le=180)] | None = None

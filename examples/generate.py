@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from mec_devtools.sim.topology import Site, melbourne_sites, spread_sites
+from mec_orchestrator.decisions.latency.estimate import distance_km
 from mec_orchestrator.model import (
     EDGE_HOST_LABEL,
     AccessPoint,
@@ -31,7 +33,6 @@ from mec_orchestrator.model import (
     Zone,
     ZoneSpec,
 )
-from mec_orchestrator.sim.topology import Site, distance_km, melbourne_sites, spread_sites
 
 EDGE_HOSTS = 6
 PROBE_PORT = 7777

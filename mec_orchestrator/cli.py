@@ -1,15 +1,46 @@
-"""The `mec-orchestrator` command: every entry point of the orchestrator in one place."""
+"""The `mec-orchestrator` command: the product's entry points, and a door for dev tooling.
+
+`run` is the orchestrator itself. Other commands (`devcluster`, `demo`) come from the
+`mec_orchestrator.commands` entry-point group, which the development tooling (`mec_devtools`)
+registers; a command's module is imported only when that command runs, so `run` never loads the
+tooling, its plotting libraries or the simulator.
+"""
 
 from __future__ import annotations
+
+from importlib.metadata import EntryPoint, entry_points
 
 import click
 
 from mec_orchestrator import __version__
-from mec_orchestrator.demo import demo
-from mec_orchestrator.devcluster.cli import devcluster
+
+COMMANDS_GROUP = "mec_orchestrator.commands"
 
 
-@click.group()
+def _plugins() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP)}
+
+
+class _Commands(click.Group):
+    """A click group whose plugin commands are loaded on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_plugins()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        plugin = _plugins().get(cmd_name)
+        if plugin is None:
+            return None
+        loaded = plugin.load()
+        if not isinstance(loaded, click.Command):
+            raise click.ClickException(f"{plugin.value} is not a click command")
+        return loaded
+
+
+@click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="mec-orchestrator")
 def main() -> None:
     """ETSI MEC orchestrator for Kubernetes."""
@@ -40,7 +71,3 @@ def run(
     }
     settings = OperatorSettings.model_validate({k: v for k, v in given.items() if v is not None})
     run_main(settings, verbose)
-
-
-main.add_command(devcluster)
-main.add_command(demo)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio import client, config
 
-from mec_orchestrator.devcluster import ClusterInfo, DevCluster, DevClusterSettings
+from mec_devtools.devcluster import ClusterInfo, DevCluster, DevClusterSettings
 
 EDGE_HOSTS = ("edge-a", "edge-b", "edge-c")
 

@@ -66,6 +66,7 @@ from mec_orchestrator.model.edgehost import (
     EdgeHostSpec,
     EdgeHostStatus,
 )
+from mec_orchestrator.model.reasons import EventReason
 from mec_orchestrator.model.resources import (
     KINDS,
     RESOURCE_TYPES,
@@ -113,6 +114,7 @@ __all__ = [
     "EdgeHostSpec",
     "EdgeHostStatus",
     "EtsiEnum",
+    "EventReason",
     "Instance",
     "InstantiationState",
     "LatencyBudget",

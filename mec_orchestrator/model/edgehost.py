@@ -12,8 +12,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from mec_common.patterns import DNS_LABEL
 from mec_orchestrator.model.base import (
-    DNS_LABEL,
     ApiModel,
     DnsLabel,
     HostPort,

@@ -1,11 +1,12 @@
-"""The operator's in-memory view of the cluster, fed by kopf watch events.
+"""The operator's in-memory facts about the cluster, fed by kopf watch events and the agents.
 
 Nodes, EdgeHosts, Zones and instance Deployments arrive as events; this view turns them into
-the reconciler's HostView / AccessPointView / Latency facts. Measured round-trip times come
-from two places: the latency matrix, fed directly by the agents connected to this process (see
-agent_link), and the EdgeHost status summaries, which survive restarts and cover agents this
-replica does not hear. A trusted pair of the matrix wins; where a pair was never measured, an
-estimate from distance keeps a new cluster usable and is reported as an estimate.
+the facts the pure decisions take (HostView, AccessPointView, ObservedInstance). Measured
+round-trip times come from two places: the placement engine's latency matrix, fed directly by
+the agents connected to this process (see agent_link), and the EdgeHost status summaries, which
+survive restarts and cover agents this replica does not hear. What to make of them — a trusted
+sample wins, a pair never measured is estimated from distance, hosts ranked per access point —
+is decided on the pure side (`decisions.latency`); this module only supplies the facts.
 
 Latency changes do not wake apps from here: they arrive many times a second. The latency watch
 compares `latency_ranking()` with its last value every second or so instead.
@@ -14,12 +15,21 @@ compares `latency_ranking()` with its last value every second or so instead.
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mec_orchestrator.kube.instances import HASH_LABEL, SERVICE_HASH_LABEL, observed_instance
+from mec_orchestrator.adapters.kube.instances import (
+    HASH_LABEL,
+    SERVICE_HASH_LABEL,
+    observed_instance,
+)
+from mec_orchestrator.decisions.instances.manifests import APP_LABEL
+from mec_orchestrator.decisions.instances.views import AccessPointView, HostView, ObservedInstance
+from mec_orchestrator.decisions.latency import LatencyMatrix, LatencyMetric
+from mec_orchestrator.decisions.latency.estimate import LatencyLookup, latency_lookup
+from mec_orchestrator.decisions.latency.ranking import LatencyRanking, rank_hosts
+from mec_orchestrator.decisions.users import PlacementEngine
 from mec_orchestrator.model import (
     EDGE_HOST_LABEL,
     ConditionStatus,
@@ -28,19 +38,6 @@ from mec_orchestrator.model import (
     Zone,
 )
 from mec_orchestrator.model.conditions import AGENT_LOST_REASON
-from mec_orchestrator.placement import LatencyMatrix, LatencyMetric, LatencySettings
-from mec_orchestrator.reconcile.manifests import APP_LABEL
-from mec_orchestrator.reconcile.views import (
-    AccessPointView,
-    HostView,
-    Latency,
-    LatencyLookup,
-    ObservedInstance,
-)
-from mec_orchestrator.sim.topology import distance_km
-
-RADIO_FLOOR_RTT_MS = 1.0  # radio + processing, both ways, for distance-based estimates
-FIBRE_RTT_MS_PER_KM = 0.02  # ~10 µs per km each way
 
 
 @dataclass(frozen=True)
@@ -82,19 +79,13 @@ def resource_version(body: Mapping[str, Any]) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-HostRank = tuple[str, bool, int]
-"""(host, measured, number of known one-way budgets its latency misses)."""
-
-LatencyRanking = tuple[tuple[str, tuple[HostRank, ...]], ...]
-"""Per access point id, its hosts from the lowest latency up."""
-
-
 @dataclass
 class ClusterView:
     """What the operator knows; every mutation says whether placement may have changed.
 
-    `clock` times the matrix's samples and its trust horizon: the agent server must record with
-    the same clock (seconds, monotonic).
+    `engine` is the placement engine the operator state owns: its latency matrix is where the
+    agents' samples go, and the view reads them there. `clock` times the matrix's samples and
+    its trust horizon: the agent server must record with the same clock (seconds, monotonic).
     """
 
     nodes: dict[str, NodeFacts] = field(default_factory=dict)
@@ -103,7 +94,7 @@ class ClusterView:
     instances: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # uid -> ns, app, host
     observed: dict[str, SeenInstance] = field(default_factory=dict)  # uid -> last watched state
     written: dict[str, int] = field(default_factory=dict)  # uid -> resourceVersion we wrote
-    latency: LatencyMatrix = field(default_factory=lambda: LatencyMatrix(LatencySettings()))
+    engine: PlacementEngine = field(default_factory=PlacementEngine)
     summaries: dict[tuple[str, str], float] = field(default_factory=dict)  # (ap, host) -> p50
     lost_agents: set[str] = field(default_factory=set)  # lost while connected to this replica
     connected_agents: set[str] = field(default_factory=set)  # connected to this replica now
@@ -113,6 +104,11 @@ class ClusterView:
     lost_by_status: set[str] = field(default_factory=set)
     budgets: dict[tuple[str, str], float] = field(default_factory=dict)  # (ns, app) -> maxMs
     clock: Callable[[], float] = time.monotonic
+
+    @property
+    def latency(self) -> LatencyMatrix:
+        """The measured latencies (the engine's matrix, which the agents feed)."""
+        return self.engine.matrix
 
     def _host_snapshot(self) -> list[HostView]:
         return self.host_views(exclude_app=None)
@@ -143,6 +139,18 @@ class ClusterView:
         else:
             self.lost_by_status.discard(name)
         return self._host_snapshot() != before
+
+    def note_agent_connected(self, host: str) -> None:
+        self.lost_agents.discard(host)
+        self.connected_agents.add(host)
+
+    def note_agent_lost(self, host: str) -> None:
+        self.lost_agents.add(host)
+        self.connected_agents.discard(host)
+
+    def note_agent_released(self, host: str) -> None:
+        """Sent on to the active replica: neither connected here nor lost."""
+        self.connected_agents.discard(host)
 
     def agent_lost(self, host: str) -> bool:
         """The host's agent is lost: seen going silent here, or so recorded and not back."""
@@ -270,50 +278,31 @@ class ClusterView:
         )
 
     def lookup_latency(self, hosts: list[HostView]) -> LatencyLookup:
-        """A LatencyLookup over the measured matrix, falling back to a distance estimate."""
-        locations = {h.name: h.location for h in hosts}
-        ap_locations = {ap.id: ap.location for ap in self.access_points()}
-        self.latency.expire(self.clock())  # is_trusted applies the horizon as of now
+        """Latency as placement uses it now: a trusted sample, else a summary, else an estimate."""
+        matrix = self.latency
+        self.engine.expire_stale(self.clock())  # is_trusted applies the horizon as of now
 
-        def lookup(ap: str, host: str) -> Latency | None:
-            measured = self.latency.value(ap, host, LatencyMetric.EWMA)
-            if measured is None or not self.latency.is_trusted(ap, host):
-                measured = self.summaries.get((ap, host))
-            if measured is not None:
-                return Latency(measured, measured=True)
-            here, there = ap_locations.get(ap), locations.get(host)
-            if here is None or there is None:
-                return None
-            km = distance_km(here[0], here[1], there[0], there[1])
-            return Latency(RADIO_FLOOR_RTT_MS + FIBRE_RTT_MS_PER_KM * km, measured=False)
+        def measured(access_point: str, host: str) -> float | None:
+            value = matrix.value(access_point, host, LatencyMetric.EWMA)
+            if value is None or not matrix.is_trusted(access_point, host):
+                value = self.summaries.get((access_point, host))
+            return value
 
-        return lookup
+        return latency_lookup(
+            measured,
+            {ap.id: ap.location for ap in self.access_points()},
+            {h.name: h.location for h in hosts},
+        )
 
     def latency_ranking(self) -> LatencyRanking:
-        """Every access point's hosts ordered by the latency placement would use now.
-
-        Each host also says whether that latency is measured and how many of the known apps'
-        budgets it misses, so a pair crossing some app's budget, or turning from estimated to
-        measured, changes the ranking even when the order stays. What this cannot see is a
-        change of a sum of RTTs that breaks a tie between hosts covering several access points;
-        the periodic resync covers that. Cost: one lookup per (access point, host).
-        """
+        """Every access point's hosts ranked as placement would see them now (see rank_hosts)."""
         hosts = self.host_views(exclude_app=None)
-        lookup = self.lookup_latency(hosts)
-        budgets = sorted(set(self.budgets.values()))
-        ranking: list[tuple[str, tuple[HostRank, ...]]] = []
-        for ap in sorted({ap.id for ap in self.access_points()}):
-            ranked: list[tuple[float, str, bool, int]] = []
-            for host in hosts:
-                value = lookup(ap, host.name)
-                if value is not None:
-                    missed = bisect_left(budgets, value.one_way_ms)
-                    ranked.append((value.rtt_ms, host.name, value.measured, missed))
-            ranked.sort()
-            ranking.append(
-                (ap, tuple((name, measured, missed) for _, name, measured, missed in ranked))
-            )
-        return tuple(ranking)
+        return rank_hosts(
+            (ap.id for ap in self.access_points()),
+            [h.name for h in hosts],
+            self.lookup_latency(hosts),
+            self.budgets.values(),
+        )
 
 
 def _agent_lost_in_status(host: EdgeHost) -> bool:

@@ -12,91 +12,46 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
-from mec_orchestrator import metrics
-from mec_orchestrator.kube import events, instances
-from mec_orchestrator.kube.connection import Connection
-from mec_orchestrator.model import EDGE_HOST_LABEL, GROUP, VERSION
-from mec_orchestrator.operator.cluster_view import ClusterView, resource_version
+from mec_orchestrator.adapters.kube import events, instances
+from mec_orchestrator.adapters.kube.errors import ApiError
+from mec_orchestrator.decisions.instances.manifests import APP_LABEL
+from mec_orchestrator.model import EDGE_HOST_LABEL, GROUP, VERSION, EventReason
+from mec_orchestrator.operator import metrics
+from mec_orchestrator.operator.kopf_compat import NoDiffBaseStorage
 from mec_orchestrator.operator.reconciler import PackageMissingError, reconcile
-from mec_orchestrator.operator.settings import OperatorSettings
-from mec_orchestrator.operator.storage import NoDiffBaseStorage
-from mec_orchestrator.reconcile.manifests import APP_LABEL
+from mec_orchestrator.operator.state import OperatorState
 
 FINALIZER = "mec.dev/finalizer"
 
 
-class Runtime:
-    """Process-wide state shared by the handlers (one per operator process)."""
-
-    def __init__(self, settings: OperatorSettings, connection: Connection) -> None:
-        self.settings = settings
-        self.connection = connection
-        self.view = ClusterView()
-        self.kicks: dict[tuple[str, str], asyncio.Event] = {}
-        self.generations: dict[tuple[str, str], int | None] = {}  # last generation that woke an app
-        # The newest body seen per app: kopf may wake a daemon before its own view of the body is
-        # updated, and a daemon that reconciled a stale body would not be woken again.
-        self.bodies: dict[tuple[str, str], dict[str, Any]] = {}
-        self.api: client.ApiClient | None = None
-        self.ready = False
-
-    @property
-    def client(self) -> client.ApiClient:
-        if self.api is None:
-            raise RuntimeError("the operator has not started: no API client yet")
-        return self.api
-
-    def note_body(self, key: tuple[str, str], body: dict[str, Any]) -> None:
-        """Keep body as the app's newest, unless a newer one (by resourceVersion) is kept.
-
-        Watch events and the answers to the operator's own status writes both come here, in
-        either order; a daemon that started from a body older than its own last status write
-        would report the same change twice.
-        """
-        kept = self.bodies.get(key)
-        if kept is None or (resource_version(body) or -1) >= (resource_version(kept) or -1):
-            self.bodies[key] = body
-
-    def kick(self, namespace: str, name: str) -> None:
-        self.kicks.setdefault((namespace, name), asyncio.Event()).set()
-
-    def kick_all(self) -> None:
-        for event in self.kicks.values():
-            event.set()
-
-
-def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa: PLR0915
-    """Attach every handler to `registry`, closing over `runtime`."""
+def register(registry: kopf.OperatorRegistry, state: OperatorState) -> None:  # noqa: PLR0915
+    """Attach every handler to `registry`, closing over the operator's `state`."""
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="mec.dev")
         settings.persistence.diffbase_storage = NoDiffBaseStorage()
-        settings.peering.name = runtime.settings.peering_name
-        settings.peering.priority = runtime.settings.priority
-        settings.peering.lifetime = runtime.settings.peering_lifetime_seconds
-        settings.peering.standalone = runtime.settings.standalone
-        settings.peering.mandatory = not runtime.settings.standalone
+        settings.peering.name = state.settings.peering_name
+        settings.peering.priority = state.settings.priority
+        settings.peering.lifetime = state.settings.peering_lifetime_seconds
+        settings.peering.standalone = state.settings.standalone
+        settings.peering.mandatory = not state.settings.standalone
         settings.posting.enabled = False  # our own Events tell the story; not kopf's log lines
         settings.watching.server_timeout = 300
-        runtime.api = runtime.connection.api_client()
-        if not runtime.settings.standalone:
-            await instances.ensure_peering(runtime.api, runtime.settings.peering_name)
-        runtime.ready = True
+        api = state.connection.api_client()
+        if not state.settings.standalone:
+            await instances.ensure_peering(api, state.settings.peering_name)
+        state.started(api)
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
-        runtime.ready = False
-        if runtime.api is not None:
-            await runtime.api.close()
+        await state.stopped()
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
-        c = runtime.connection
+        c = state.connection
         return kopf.ConnectionInfo(
             server=c.server,
             ca_path=c.ca_path,
@@ -114,34 +69,31 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
     # deletions.
     @kopf.index("", "v1", "nodes", labels={EDGE_HOST_LABEL: kopf.PRESENT}, registry=registry)
     async def nodes_loaded(name: str, body: kopf.Body, **_: Any) -> None:
-        runtime.view.update_node(name, dict(body))
+        state.node_seen(name, dict(body))
 
     @kopf.index(GROUP, VERSION, "edgehosts", registry=registry)
     async def edge_hosts_loaded(name: str, body: kopf.Body, **_: Any) -> None:
-        runtime.view.update_edge_host(name, dict(body))
+        state.edge_host_seen(name, dict(body))
 
     @kopf.index(GROUP, VERSION, "zones", registry=registry)
     async def zones_loaded(name: str, body: kopf.Body, **_: Any) -> None:
-        runtime.view.update_zone(name, dict(body))
+        state.zone_seen(name, dict(body))
 
     @kopf.index("apps", "v1", "deployments", labels={APP_LABEL: kopf.PRESENT}, registry=registry)
     async def instances_loaded(uid: str, body: kopf.Body, **_: Any) -> None:
-        runtime.view.update_instance(uid, dict(body))
+        state.view.update_instance(uid, dict(body))
 
     @kopf.on.event("", "v1", "nodes", labels={EDGE_HOST_LABEL: kopf.PRESENT}, registry=registry)
     async def node_changed(name: str, body: kopf.Body, type: str | None, **_: Any) -> None:
-        if runtime.view.update_node(name, None if type == "DELETED" else dict(body)):
-            runtime.kick_all()
+        state.node_seen(name, None if type == "DELETED" else dict(body))
 
     @kopf.on.event(GROUP, VERSION, "edgehosts", registry=registry)
     async def edge_host_changed(name: str, body: kopf.Body, type: str | None, **_: Any) -> None:
-        if runtime.view.update_edge_host(name, None if type == "DELETED" else dict(body)):
-            runtime.kick_all()
+        state.edge_host_seen(name, None if type == "DELETED" else dict(body))
 
     @kopf.on.event(GROUP, VERSION, "zones", registry=registry)
     async def zone_changed(name: str, body: kopf.Body, type: str | None, **_: Any) -> None:
-        if runtime.view.update_zone(name, None if type == "DELETED" else dict(body)):
-            runtime.kick_all()
+        state.zone_seen(name, None if type == "DELETED" else dict(body))
 
     @kopf.on.event("apps", "v1", "deployments", labels={APP_LABEL: kopf.PRESENT}, registry=registry)
     async def instance_changed(
@@ -154,28 +106,18 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
     ) -> None:
         # The echo of the operator's own write changes nothing its daemon has not already seen
         # (the reconciler recorded the write's answer); anything else may change the status.
-        echo = type != "DELETED" and runtime.view.echoes_own_write(uid, body)
-        runtime.view.update_instance(uid, None if type == "DELETED" else dict(body))
+        echo = type != "DELETED" and state.view.echoes_own_write(uid, body)
+        state.view.update_instance(uid, None if type == "DELETED" else dict(body))
         if not echo:
-            runtime.kick(namespace or "", labels[APP_LABEL])
-        for host, count in runtime.view.instances_per_host().items():
+            state.kick(namespace or "", labels[APP_LABEL])
+        for host, count in state.view.instances_per_host().items():
             metrics.INSTANCES_PER_HOST.labels(host).set(count)
 
     @kopf.on.event(GROUP, VERSION, "edgeapps", registry=registry)
     async def app_changed(
         name: str, namespace: str | None, body: kopf.Body, type: str | None, **_: Any
     ) -> None:
-        runtime.view.update_app(namespace or "", name, None if type == "DELETED" else dict(body))
-        # Only a new generation (a spec change) or a deletion needs the app's daemon: the
-        # operator's own status writes come back here too, and reconciling on each of them
-        # would double the work per update for nothing.
-        key = (namespace or "", name)
-        generation = body.get("metadata", {}).get("generation")
-        deleting = type == "DELETED" or bool(body.get("metadata", {}).get("deletionTimestamp"))
-        runtime.note_body(key, dict(body))  # the daemon reconciles the newest body
-        if deleting or runtime.generations.get(key) != generation:
-            runtime.generations[key] = generation
-            runtime.kick(*key)
+        state.app_seen((namespace or "", name), None if type == "DELETED" else dict(body))
 
     @kopf.daemon(GROUP, VERSION, "edgeapps", cancellation_timeout=10, registry=registry)
     async def app_daemon(
@@ -187,16 +129,16 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
         **_: Any,
     ) -> None:
         namespace = namespace or ""
-        wake = runtime.kicks.setdefault((namespace, name), asyncio.Event())
+        key = (namespace, name)
+        wake = state.wakeup(key)
         backoff = 1.0
         while not stopped:
             wake.clear()
-            timeout = runtime.settings.resync_seconds
+            timeout = state.settings.resync_seconds
             try:
-                latest = runtime.bodies.get((namespace, name)) or dict(body)
-                outcome = await reconcile(runtime.client, runtime.view, latest)
+                outcome = await reconcile(state, state.newest_body(key, body))
                 if outcome.stored is not None:
-                    runtime.note_body((namespace, name), outcome.stored)
+                    state.note_body(key, outcome.stored)
                 backoff = 1.0
                 if outcome.next_deadline is not None:
                     due = (outcome.next_deadline - datetime.now(UTC)).total_seconds() + 0.2
@@ -205,7 +147,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
                 metrics.RECONCILE_ERRORS.labels("PackageMissing").inc()
                 logger.warning("cannot place %s/%s: %s", namespace, name, error)
                 timeout = min(timeout, 10.0)
-            except ApiException as error:
+            except ApiError as error:
                 if error.status == 404:  # the app is being deleted
                     return
                 metrics.RECONCILE_ERRORS.labels(f"Http{error.status}").inc()
@@ -227,14 +169,12 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
     @kopf.on.delete(GROUP, VERSION, "edgeapps", registry=registry)
     async def app_deleted(name: str, namespace: str | None, body: kopf.Body, **_: Any) -> None:
         namespace = namespace or ""
-        runtime.kicks.pop((namespace, name), None)
-        runtime.generations.pop((namespace, name), None)
-        runtime.bodies.pop((namespace, name), None)
-        found = await instances.list_instances(runtime.client, namespace, name)
+        state.forget_app((namespace, name))
+        found = await instances.list_instances(state.api, namespace, name)
         for instance, _hash in found:
-            await instances.delete_instance(runtime.client, namespace, instance.deployment)
+            await instances.delete_instance(state.api, namespace, instance.deployment)
         await events.emit(
-            runtime.client,
+            state.api,
             involved={
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": "EdgeApp",
@@ -242,7 +182,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:  # noqa
                 "namespace": namespace,
                 "uid": body.get("metadata", {}).get("uid", ""),
             },
-            reason="Deleted",
+            reason=EventReason.DELETED,
             message=f"removed {len(found)} instance(s): "
             f"{', '.join(sorted(i.host for i, _ in found)) or 'none'}",
         )

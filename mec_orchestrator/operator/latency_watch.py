@@ -12,19 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from mec_orchestrator import metrics
-from mec_orchestrator.operator.handlers import Runtime
+from mec_orchestrator.operator import metrics
+from mec_orchestrator.operator.state import OperatorState
 
 log = logging.getLogger(__name__)
 
 
-async def watch_latency(runtime: Runtime, period_s: float) -> None:
+async def watch_latency(state: OperatorState, period_s: float) -> None:
     """Run until cancelled: kick all apps whenever the latency ranking changed."""
-    last = runtime.view.latency_ranking()
+    last = state.view.latency_ranking()
     while True:
         await asyncio.sleep(period_s)
         try:
-            current = runtime.view.latency_ranking()
+            current = state.view.latency_ranking()
         except Exception:  # a bad EdgeHost or Zone must not stop the watch
             log.exception("cannot rank hosts by latency; trying again")
             continue
@@ -32,4 +32,4 @@ async def watch_latency(runtime: Runtime, period_s: float) -> None:
             last = current
             metrics.LATENCY_RANKING_CHANGES.inc()
             log.debug("latency ranking changed: %s", current)
-            runtime.kick_all()
+            state.kick_all()

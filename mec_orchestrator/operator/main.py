@@ -20,23 +20,24 @@ from typing import Any
 
 import kopf
 from aiohttp import web
-from kopf._core.engines.peering import Identity  # the NewType kopf.operator expects
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from mec_orchestrator.kube.connection import discover
-from mec_orchestrator.operator.agent_link import AgentLink
-from mec_orchestrator.operator.handlers import Runtime, register
+from mec_orchestrator.adapters.kube.connection import discover
+from mec_orchestrator.operator.agent_wiring import AgentWiring
+from mec_orchestrator.operator.handlers import register
+from mec_orchestrator.operator.kopf_compat import PeeringIdentity
 from mec_orchestrator.operator.latency_watch import watch_latency
 from mec_orchestrator.operator.settings import OperatorSettings
+from mec_orchestrator.operator.state import OperatorState
 
 
-def http_app(runtime: Runtime) -> web.Application:
+def http_app(state: OperatorState) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
     async def readyz(_: web.Request) -> web.Response:
         return web.Response(
-            text="ready" if runtime.ready else "starting", status=200 if runtime.ready else 503
+            text="ready" if state.ready else "starting", status=200 if state.ready else 503
         )
 
     async def metrics(_: web.Request) -> web.Response:
@@ -50,15 +51,15 @@ def http_app(runtime: Runtime) -> web.Application:
 
 
 async def run_operator(settings: OperatorSettings) -> None:
-    runtime = Runtime(settings, discover(settings.kubeconfig))
+    state = OperatorState(settings, discover(settings.kubeconfig))
     registry = kopf.OperatorRegistry()
-    register(registry, runtime)
-    runner = web.AppRunner(http_app(runtime))
+    register(registry, state)
+    runner = web.AppRunner(http_app(state))
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()
     agents = settings.agent_server()
-    link = AgentLink(runtime, agents) if agents is not None else None
+    link = AgentWiring(state, agents) if agents is not None else None
     if link is not None:
         # Stopped in kopf's cleanup, before kopf waits for the tasks it did not start (agents'
         # calls among them): agents see the server go away at once, not after that wait.
@@ -67,7 +68,7 @@ async def run_operator(settings: OperatorSettings) -> None:
             await link.stop()
 
     watch = asyncio.create_task(
-        watch_latency(runtime, settings.latency_check_seconds), name="latency-watch"
+        watch_latency(state, settings.latency_check_seconds), name="latency-watch"
     )
     try:
         if link is not None:
@@ -78,7 +79,7 @@ async def run_operator(settings: OperatorSettings) -> None:
             standalone=settings.standalone,
             priority=settings.priority,
             peering_name=settings.peering_name,
-            identity=Identity(settings.identity),
+            identity=PeeringIdentity(settings.identity),
         )
     finally:
         watch.cancel()

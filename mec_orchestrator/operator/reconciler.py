@@ -1,6 +1,8 @@
 """One EdgeApp's reconciliation: read -> plan (pure) -> apply -> status (one writer) -> events.
 
-Called by the app's daemon whenever something it depends on changed, and periodically.
+Called by the app's daemon whenever something it depends on changed, and periodically. Every
+call to the API server goes through `adapters.kube`; the decisions are the pure functions of
+`decisions.instances`, fed the operator state's facts and the users its engine has placed.
 """
 
 from __future__ import annotations
@@ -10,22 +12,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
-
-from mec_orchestrator import metrics
-from mec_orchestrator.kube import events, instances, status
-from mec_orchestrator.model import GROUP, VERSION, AppPackage, EdgeApp
-from mec_orchestrator.operator.cluster_view import ClusterView
-from mec_orchestrator.reconcile.manifests import (
+from mec_orchestrator.adapters.kube import events, instances, packages, status
+from mec_orchestrator.adapters.kube.connection import ApiClient
+from mec_orchestrator.decisions.instances.manifests import (
     UNNEEDED_SINCE_LABEL,
     deployment_manifest,
     endpoint,
     instance_name,
     service_manifest,
 )
-from mec_orchestrator.reconcile.plan import InstancePlan, plan_instances
-from mec_orchestrator.reconcile.status import build_status, instances_status
+from mec_orchestrator.decisions.instances.plan import InstancePlan, plan_instances
+from mec_orchestrator.decisions.instances.status import build_status, instances_status
+from mec_orchestrator.model import AppPackage, EdgeApp, EventReason
+from mec_orchestrator.operator import metrics
+from mec_orchestrator.operator.state import OperatorState
 
 
 class PackageMissingError(Exception):
@@ -39,20 +39,15 @@ class Outcome:
     stored: dict[str, Any] | None = None  # the EdgeApp as its status write left it
 
 
-async def pod_template(api: client.ApiClient, app: EdgeApp) -> dict[str, Any]:
+async def pod_template(api: ApiClient, app: EdgeApp) -> dict[str, Any]:
     if app.spec.template is not None:
         return app.spec.template.to_dict()
     ref = app.spec.app_package_ref
     if ref is None:  # the CRD's CEL rule makes this unreachable; say so if it happens
         raise PackageMissingError("neither spec.template nor spec.appPackageRef is set")
-    try:
-        body = await client.CustomObjectsApi(api).get_namespaced_custom_object(
-            GROUP, VERSION, app.metadata.namespace or "default", "apppackages", ref.name
-        )
-    except ApiException as error:
-        if error.status == 404:
-            raise PackageMissingError(f"AppPackage {ref.name!r} not found") from error
-        raise
+    body = await packages.read_app_package(api, app.metadata.namespace or "default", ref.name)
+    if body is None:
+        raise PackageMissingError(f"AppPackage {ref.name!r} not found")
     package = AppPackage.model_validate(body)
     return package.spec.template.to_dict()
 
@@ -67,8 +62,9 @@ def _involved(app: EdgeApp) -> dict[str, str]:
     }
 
 
-async def reconcile(api: client.ApiClient, view: ClusterView, body: dict[str, Any]) -> Outcome:
+async def reconcile(state: OperatorState, body: dict[str, Any]) -> Outcome:
     started = time.perf_counter()
+    api, view = state.api, state.view
     app = EdgeApp.model_validate(body)
     name, namespace = app.metadata.name or "", app.metadata.namespace or "default"
     now = datetime.now(UTC)
@@ -76,13 +72,14 @@ async def reconcile(api: client.ApiClient, view: ClusterView, body: dict[str, An
     seen = {s.instance.host: s for s in view.observed_instances(namespace, name)}
     observed = [s.instance for s in seen.values()]
     hosts = view.host_views(exclude_app=(namespace, name))
+    users = state.users_by_host(namespace, name)
     decided = time.perf_counter()
     plan = plan_instances(
         app.spec,
         hosts=hosts,
         access_points=view.access_points(),
         latency=view.lookup_latency(hosts),
-        users_by_host={},
+        users_by_host=users,
         observed=observed,
         now=now,
     )
@@ -118,7 +115,7 @@ async def reconcile(api: client.ApiClient, view: ClusterView, body: dict[str, An
     entries = instances_status(
         plan,
         observed,
-        users_by_host={},
+        users_by_host=users,
         endpoints={h: endpoint(app, h, template) for h in plan.wanted},
         deployment_names={h: instance_name(name, h) for h in plan.wanted},
     )
@@ -133,7 +130,7 @@ async def reconcile(api: client.ApiClient, view: ClusterView, body: dict[str, An
 
 
 async def _tell_the_story(
-    api: client.ApiClient, app: EdgeApp, plan: InstancePlan, before: set[str]
+    api: ApiClient, app: EdgeApp, plan: InstancePlan, before: set[str]
 ) -> None:
     after = set(plan.wanted)
     added, removed = sorted(after - before), sorted(before - after)
@@ -149,7 +146,7 @@ async def _tell_the_story(
         await events.emit(
             api,
             involved=_involved(app),
-            reason="Placed",
+            reason=EventReason.PLACED,
             message=f"instances on {', '.join(sorted(after)) or 'no host'} ({'; '.join(parts)}): "
             f"{plan.message}",
         )
@@ -157,7 +154,7 @@ async def _tell_the_story(
         await events.emit(
             api,
             involved=_involved(app),
-            reason="Evacuated",
+            reason=EventReason.EVACUATED,
             message=f"edge host(s) {', '.join(sorted(evacuated & before))} unavailable: "
             f"instances re-placed on {', '.join(plan.hosts) or 'no host'}",
             warning=True,

@@ -10,7 +10,7 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mec_orchestrator.agents import AgentServerSettings
+from mec_orchestrator.adapters.agent_link import AgentServerSettings
 
 
 def _default_identity() -> str:

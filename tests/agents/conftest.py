@@ -24,8 +24,8 @@ import grpc
 import pytest
 from prometheus_client import CollectorRegistry
 
-from mec_orchestrator.agents import AgentMetrics, AgentServer, AgentServerSettings
-from mec_orchestrator.tls import AgentPki, TlsFiles, write_agent_pki
+from mec_common.tls import AgentPki, TlsFiles, write_agent_pki
+from mec_orchestrator.adapters.agent_link import AgentMetrics, AgentServer, AgentServerSettings
 
 T = TypeVar("T")
 

@@ -6,9 +6,9 @@ import re
 
 import httpx
 
-from mec_orchestrator.agents import AgentServer
-from mec_orchestrator.devcluster.cluster import free_port
-from mec_orchestrator.tls import AgentPki
+from mec_common.tls import AgentPki
+from mec_devtools.devcluster.cluster import free_port
+from mec_orchestrator.adapters.agent_link import AgentServer
 from tests.agents.conftest import Processes, start_agent
 from tests.helpers import eventually
 

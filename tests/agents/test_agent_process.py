@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-from mec_orchestrator.agents import AgentConnected, AgentServer, AgentState
-from mec_orchestrator.agents.metrics import sample_value
+from mec_common.tls import AgentPki
+from mec_orchestrator.adapters.agent_link import AgentConnected, AgentServer, AgentState
+from mec_orchestrator.adapters.agent_link.metrics import sample_value
 from mec_orchestrator.model.edgehost import EdgeHostStatus
-from mec_orchestrator.tls import AgentPki
 from tests.agents.conftest import HEARTBEAT_S, Processes, next_event, start_agent, wait_for
 
 

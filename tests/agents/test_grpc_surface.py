@@ -16,8 +16,8 @@ from mec.agent.v1 import (
     handover_pb2_grpc,
 )
 
-from mec_orchestrator.agents import AgentConnected, AgentServer
-from mec_orchestrator.tls import AgentPki
+from mec_common.tls import AgentPki
+from mec_orchestrator.adapters.agent_link import AgentConnected, AgentServer
 from tests.agents.conftest import (
     Processes,
     next_event,

@@ -7,16 +7,16 @@ import itertools
 import signal
 import time
 
-from mec_orchestrator.agents import (
+from mec_common.tls import AgentPki
+from mec_orchestrator.adapters.agent_link import (
     AgentConnected,
     AgentLost,
     AgentServer,
     AgentState,
     GapSummaryReceived,
 )
-from mec_orchestrator.agents.metrics import sample_value
+from mec_orchestrator.adapters.agent_link.metrics import sample_value
 from mec_orchestrator.model.edgehost import EdgeHostStatus
-from mec_orchestrator.tls import AgentPki
 from tests.agents.conftest import (
     LOST_AFTER_S,
     Processes,

@@ -12,8 +12,8 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from mec.agent.v1 import latency_pb2, latency_pb2_grpc, registry_pb2, registry_pb2_grpc
 
-from mec_orchestrator.agents import AgentServer
-from mec_orchestrator.tls import AgentPki
+from mec_common.tls import AgentPki
+from mec_orchestrator.adapters.agent_link import AgentServer
 from tests.agents.conftest import new_server, rpc_code, secure_channel, server_settings
 
 MIB = 1024 * 1024

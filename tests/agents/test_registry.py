@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mec_orchestrator.agents import (
+from mec_orchestrator.adapters.agent_link import (
     AgentConnected,
     AgentLost,
     AgentRegistry,

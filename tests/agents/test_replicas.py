@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 import grpc
 from mec.agent.v1 import registry_pb2, registry_pb2_grpc
 
-from mec_orchestrator.agents import AgentLost, AgentReleased, AgentServer
-from mec_orchestrator.tls import AgentPki
+from mec_common.tls import AgentPki
+from mec_orchestrator.adapters.agent_link import AgentLost, AgentReleased, AgentServer
 from tests.agents.conftest import (
     Processes,
     new_server,

@@ -12,9 +12,7 @@ import pytest
 from mec.agent.v1 import latency_pb2, latency_pb2_grpc, registry_pb2, registry_pb2_grpc
 from pydantic import ValidationError
 
-from mec_orchestrator.agents import AgentConnected, AgentServer, AgentServerSettings
-from mec_orchestrator.agents.metrics import sample_value
-from mec_orchestrator.tls import (
+from mec_common.tls import (
     AgentPki,
     TlsFiles,
     issue_leaf,
@@ -23,6 +21,8 @@ from mec_orchestrator.tls import (
     write_cert,
     write_key,
 )
+from mec_orchestrator.adapters.agent_link import AgentConnected, AgentServer, AgentServerSettings
+from mec_orchestrator.adapters.agent_link.metrics import sample_value
 from tests.agents.conftest import (
     Processes,
     new_server,

@@ -13,14 +13,14 @@ from pydantic import ValidationError
 
 from edge_host_agent.link import registration
 from edge_host_agent.settings import AccessPointConfig, AgentSettings
-from mec_orchestrator.devcluster import pki as devcluster_pki
-from mec_orchestrator.tls import (
+from mec_common.tls import (
     AgentPki,
     edge_host_id,
     host_of_id,
     load_cert,
     write_agent_pki,
 )
+from mec_devtools.devcluster import pki as devcluster_pki
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from mec.agent.v1 import latency_pb2
 
-from mec_orchestrator.agents import (
+from mec_orchestrator.adapters.agent_link import (
     AgentRegistry,
     HostCapacity,
     LatencySink,
@@ -19,11 +19,12 @@ from mec_orchestrator.agents import (
     edge_host_status,
     host_latencies,
 )
-from mec_orchestrator.agents.ingest import ingest
-from mec_orchestrator.agents.refusals import InvalidFieldError
-from mec_orchestrator.agents.validation import sample_rows
+from mec_orchestrator.adapters.agent_link.ingest import ingest
+from mec_orchestrator.adapters.agent_link.refusals import InvalidFieldError
+from mec_orchestrator.adapters.agent_link.validation import sample_rows
+from mec_orchestrator.decisions.latency import LatencyEstimate, LatencyMatrix
+from mec_orchestrator.decisions.users import PlacementEngine
 from mec_orchestrator.model.edgehost import EdgeHostStatus
-from mec_orchestrator.placement import LatencyEstimate, LatencyMatrix, PlacementEngine
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 CRD = Path(__file__).resolve().parents[2] / "crds" / "edgehosts.mec.dev.yaml"

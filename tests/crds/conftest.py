@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from kubernetes_asyncio import client
 
-from mec_orchestrator.devcluster import ClusterInfo
+from mec_devtools.devcluster import ClusterInfo
 
 
 @pytest.fixture

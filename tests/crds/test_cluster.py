@@ -19,7 +19,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from mec_orchestrator.devcluster import ClusterInfo
+from mec_devtools.devcluster import ClusterInfo
 from mec_orchestrator.model import (
     GROUP,
     KINDS,

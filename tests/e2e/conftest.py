@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from mec_orchestrator.sim.network import Network, cleanup_leftovers, leftover_names
-from mec_orchestrator.sim.network.netns import missing_capabilities
+from mec_devtools.sim.network import Network, cleanup_leftovers, leftover_names
+from mec_devtools.sim.network.netns import missing_capabilities
 
 E2E_PREFIX = "e2e"
 

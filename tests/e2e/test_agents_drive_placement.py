@@ -39,11 +39,11 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from mec_orchestrator.devcluster import ClusterInfo
-from mec_orchestrator.devcluster.cluster import free_port
-from mec_orchestrator.kube.status import write_edgehost_status
-from mec_orchestrator.sim.network import Network, Node
-from mec_orchestrator.tls import AgentPki, write_agent_pki
+from mec_common.tls import AgentPki, write_agent_pki
+from mec_devtools.devcluster import ClusterInfo
+from mec_devtools.devcluster.cluster import free_port
+from mec_devtools.sim.network import Network, Node
+from mec_orchestrator.adapters.kube.status import write_edgehost_status
 from tests.conftest import EDGE_HOSTS
 from tests.operator.apps import condition, create_app, deployments, edge_app, event_reasons
 from tests.operator.conftest import OperatorProcess

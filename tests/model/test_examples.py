@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mec_devtools.sim.topology import melbourne_sites
 from mec_orchestrator.model import (
     AppPackage,
     ContextTransfer,
@@ -17,7 +18,6 @@ from mec_orchestrator.model import (
     Zone,
     parse_resource,
 )
-from mec_orchestrator.sim.topology import melbourne_sites
 from tests.model.catalogue import EXAMPLES_DIR, REPO, example, example_documents
 
 EXAMPLES = example_documents()

@@ -7,7 +7,7 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from mec_orchestrator.kube.status import merge_patch
+from mec_orchestrator.adapters.kube.status import merge_patch
 
 GROUP, VERSION = "mec.dev", "v1alpha1"
 

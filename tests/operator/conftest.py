@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from mec_orchestrator.devcluster import ClusterInfo
-from mec_orchestrator.devcluster.cluster import admin_client, free_port
-from mec_orchestrator.operator.probes import operator_command, wait_until_ready
+from mec_devtools.devcluster import ClusterInfo
+from mec_devtools.devcluster.cluster import admin_client, free_port
+from mec_devtools.launch import operator_command, wait_until_ready
 from tests.conftest import EDGE_HOSTS
 
 ACCESS_POINT = "ap-test"

@@ -12,22 +12,22 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from mec_orchestrator.agents import (
+from mec_orchestrator.adapters.agent_link import (
     AgentConnected,
     AgentLost,
     AgentReleased,
     HostCapacity,
     Registration,
 )
-from mec_orchestrator.kube import status as kube_status
-from mec_orchestrator.kube.connection import Connection
-from mec_orchestrator.operator import agent_link
-from mec_orchestrator.operator.agent_link import AgentLink
+from mec_orchestrator.adapters.kube import status as kube_status
+from mec_orchestrator.adapters.kube.connection import Connection
+from mec_orchestrator.decisions.latency.estimate import Latency
+from mec_orchestrator.operator import agent_wiring
+from mec_orchestrator.operator.agent_wiring import AgentWiring
 from mec_orchestrator.operator.cluster_view import ClusterView
-from mec_orchestrator.operator.handlers import Runtime
 from mec_orchestrator.operator.leadership import is_active
 from mec_orchestrator.operator.settings import OperatorSettings
-from mec_orchestrator.reconcile.views import Latency
+from mec_orchestrator.operator.state import OperatorState
 
 HOSTS = ("edge-a", "edge-b", "edge-c")
 
@@ -190,31 +190,31 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 
 async def test_lost_and_returning_agents_change_availability_and_wake_every_app() -> None:
     settings = OperatorSettings(agents_listen="127.0.0.1:0", agents_insecure=True, standalone=True)
-    runtime = Runtime(settings, Connection(server="https://127.0.0.1:1", ca_path=None))
-    view = runtime.view
+    state = OperatorState(settings, Connection(server="https://127.0.0.1:1", ca_path=None))
+    view = state.view
     for host in HOSTS:
         view.update_node(host, _node(host))
     server_settings = settings.agent_server()
     assert server_settings is not None
-    link = AgentLink(runtime, server_settings)
-    assert link.server.sink.matrix is view.latency
+    link = AgentWiring(state, server_settings)
+    assert link.server.sink is state.engine  # samples feed the engine the plan reads
     apps = [("ns", "one"), ("ns", "two")]
     for app in apps:
-        runtime.kick(*app)
-        runtime.kicks[app].clear()
+        state.kick(*app)
+        state.wakeup(app).clear()
     now = datetime.now(UTC)
 
     link.apply(AgentLost("edge-b", "s1", now, now))
     assert view.lost_agents == {"edge-b"}
     assert not {h.name: h for h in view.host_views(None)}["edge-b"].available
-    assert all(runtime.kicks[app].is_set() for app in apps)
+    assert all(state.wakeup(app).is_set() for app in apps)
 
     for app in apps:
-        runtime.kicks[app].clear()
+        state.wakeup(app).clear()
     link.apply(AgentConnected("edge-b", "s2", now))
     assert view.lost_agents == set()
     assert {h.name: h for h in view.host_views(None)}["edge-b"].available
-    assert all(runtime.kicks[app].is_set() for app in apps)
+    assert all(state.wakeup(app).is_set() for app in apps)
     await asyncio.sleep(0)
 
 
@@ -234,14 +234,14 @@ def _agent_condition(status: str, reason: str) -> dict[str, Any]:
 
 async def test_a_loss_recorded_in_status_outlives_a_restart_until_the_agent_is_back() -> None:
     settings = OperatorSettings(agents_listen="127.0.0.1:0", agents_insecure=True, standalone=True)
-    runtime = Runtime(settings, Connection(server="https://127.0.0.1:1", ca_path=None))
-    view = runtime.view  # a fresh operator: nothing lost in its memory
+    state = OperatorState(settings, Connection(server="https://127.0.0.1:1", ca_path=None))
+    view = state.view  # a fresh operator: nothing lost in its memory
     for host in HOSTS:
         view.update_node(host, _node(host))
         view.update_edge_host(host, _edge_host(host))
     server_settings = settings.agent_server()
     assert server_settings is not None
-    link = AgentLink(runtime, server_settings)
+    link = AgentWiring(state, server_settings)
 
     def available() -> dict[str, bool]:
         return {h.name: h.available for h in view.host_views(None)}
@@ -265,19 +265,19 @@ async def test_a_loss_recorded_in_status_outlives_a_restart_until_the_agent_is_b
 
 async def test_a_released_agent_is_neither_connected_here_nor_lost_and_wakes_nobody() -> None:
     settings = OperatorSettings(agents_listen="127.0.0.1:0", agents_insecure=True)
-    runtime = Runtime(settings, Connection(server="https://127.0.0.1:1", ca_path=None))
+    state = OperatorState(settings, Connection(server="https://127.0.0.1:1", ca_path=None))
     server_settings = settings.agent_server()
     assert server_settings is not None
-    link = AgentLink(runtime, server_settings)
+    link = AgentWiring(state, server_settings)
     assert not await link.accepting()  # a replica not yet running kopf takes no agents
     now = datetime.now(UTC)
     link.apply(AgentConnected("edge-b", "s1", now))
-    runtime.kick("ns", "app")
-    runtime.kicks[("ns", "app")].clear()
+    state.kick("ns", "app")
+    state.wakeup(("ns", "app")).clear()
     link.apply(AgentReleased("edge-b", "s1", now))
-    assert runtime.view.connected_agents == set()
-    assert runtime.view.lost_agents == set()
-    assert not runtime.kicks[("ns", "app")].is_set()
+    assert state.view.connected_agents == set()
+    assert state.view.lost_agents == set()
+    assert not state.wakeup(("ns", "app")).is_set()
     await asyncio.sleep(0)
 
 
@@ -285,18 +285,17 @@ async def test_only_the_active_replica_writes_summaries_of_hosts_that_have_an_ed
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = OperatorSettings(agents_listen="127.0.0.1:0", agents_insecure=True, priority=100)
-    runtime = Runtime(settings, Connection(server="https://127.0.0.1:1", ca_path=None))
-    runtime.api = object()  # type: ignore[assignment]  # never used: the writer is replaced
-    runtime.ready = True
-    runtime.view.update_edge_host("edge-a", _edge_host("edge-a"))
+    state = OperatorState(settings, Connection(server="https://127.0.0.1:1", ca_path=None))
+    state.started(object())  # type: ignore[arg-type]  # never used: the writer is replaced
+    state.view.update_edge_host("edge-a", _edge_host("edge-a"))
     server_settings = settings.agent_server()
     assert server_settings is not None
-    link = AgentLink(runtime, server_settings)
+    link = AgentWiring(state, server_settings)
     for host in ("edge-a", "edge-b"):  # edge-b has no EdgeHost object
         link.server.registry.register(
             Registration(host, (), HostCapacity(), None, "test", None, {"ap1": "10.0.0.1:8620"})
         )
-    link.server.sink.record_latency("ap1", "edge-a", 4.0, runtime.view.clock())
+    link.server.sink.record_latency("ap1", "edge-a", 4.0, state.view.clock())
     written: list[tuple[str, dict[str, Any]]] = []
     peers: dict[str, dict[str, Any]] = {}
 
@@ -309,7 +308,7 @@ async def test_only_the_active_replica_writes_summaries_of_hosts_that_have_an_ed
         return peers
 
     monkeypatch.setattr(kube_status, "write_edgehost_status", write)
-    monkeypatch.setattr(agent_link, "read_peers", read)
+    monkeypatch.setattr(agent_wiring, "read_peers", read)
 
     assert await link.write_statuses() == 1
     assert [name for name, _ in written] == ["edge-a"]

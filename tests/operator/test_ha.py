@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio import client
 
-from mec_orchestrator.devcluster import ClusterInfo
-from mec_orchestrator.devcluster.cluster import free_port
+from mec_devtools.devcluster import ClusterInfo
+from mec_devtools.devcluster.cluster import free_port
 from tests.helpers import eventually
 from tests.operator.apps import condition, create_app, deployments, edge_app, get_app
 from tests.operator.conftest import ACCESS_POINT, OperatorProcess, Topology

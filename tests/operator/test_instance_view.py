@@ -6,12 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from mec_orchestrator.kube.connection import Connection
-from mec_orchestrator.kube.instances import HASH_LABEL, SERVICE_HASH_LABEL, unneeded_since_label
+from mec_orchestrator.adapters.kube.connection import Connection
+from mec_orchestrator.adapters.kube.instances import (
+    HASH_LABEL,
+    SERVICE_HASH_LABEL,
+    unneeded_since_label,
+)
+from mec_orchestrator.decisions.instances.manifests import UNNEEDED_SINCE_LABEL
 from mec_orchestrator.operator.cluster_view import ClusterView
-from mec_orchestrator.operator.handlers import Runtime
 from mec_orchestrator.operator.settings import OperatorSettings
-from mec_orchestrator.reconcile.manifests import UNNEEDED_SINCE_LABEL
+from mec_orchestrator.operator.state import OperatorState
 
 
 def deployment(
@@ -85,7 +89,7 @@ def test_only_the_echo_of_the_operators_own_write_is_recognised() -> None:
 
 
 def test_the_newest_body_of_an_app_is_kept_whichever_arrives_first() -> None:
-    runtime = Runtime(
+    state = OperatorState(
         OperatorSettings(standalone=True), Connection(server="https://127.0.0.1:1", ca_path=None)
     )
     key = ("ns", "ar")
@@ -94,8 +98,8 @@ def test_the_newest_body_of_an_app_is_kept_whichever_arrives_first() -> None:
         instances = [{"host": h} for h in hosts]
         return {"metadata": {"resourceVersion": version}, "status": {"instances": instances}}
 
-    runtime.note_body(key, body("200", ["edge-b"]))  # the answer to the operator's status write
-    runtime.note_body(key, body("190", []))  # the watch's older event, delivered after it
-    assert runtime.bodies[key]["status"]["instances"] == [{"host": "edge-b"}]
-    runtime.note_body(key, body("210", ["edge-c"]))
-    assert runtime.bodies[key]["metadata"]["resourceVersion"] == "210"
+    state.note_body(key, body("200", ["edge-b"]))  # the answer to the operator's status write
+    state.note_body(key, body("190", []))  # the watch's older event, delivered after it
+    assert state.newest_body(key, {})["status"]["instances"] == [{"host": "edge-b"}]
+    state.note_body(key, body("210", ["edge-c"]))
+    assert state.newest_body(key, {})["metadata"]["resourceVersion"] == "210"

@@ -10,7 +10,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from mec_orchestrator.kube.status import merge_patch
+from mec_orchestrator.adapters.kube.status import merge_patch
 from tests.helpers import eventually
 from tests.operator.apps import (
     condition,

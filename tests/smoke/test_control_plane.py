@@ -21,10 +21,10 @@ import pytest
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from mec_orchestrator import tls
-from mec_orchestrator.devcluster import ClusterInfo
-from mec_orchestrator.devcluster.cluster import DevCluster, admin_client
-from mec_orchestrator.devcluster.nodes import EDGE_HOST_LABEL
+from mec_common import tls
+from mec_devtools.devcluster import ClusterInfo
+from mec_devtools.devcluster.cluster import DevCluster, admin_client
+from mec_devtools.devcluster.nodes import EDGE_HOST_LABEL
 from tests.conftest import EDGE_HOSTS, Kubectl
 from tests.helpers import as_model, body_text, eventually
 

@@ -1,0 +1,124 @@
+"""`mec-orchestrator devcluster up|down|status|env|build`: the local control plane from a shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from mec_devtools.devcluster import binaries
+from mec_devtools.devcluster.cluster import DevCluster
+from mec_devtools.devcluster.errors import DevClusterError
+from mec_devtools.devcluster.nodes import default_names
+from mec_devtools.devcluster.settings import DevClusterSettings
+from mec_devtools.devcluster.versions import default_tools
+
+
+def _progress(message: str) -> None:
+    click.echo(f"[devcluster {time.strftime('%H:%M:%S')}] {message}", err=True)
+
+
+def _cluster() -> DevCluster:
+    return DevCluster(DevClusterSettings(), _progress)
+
+
+@click.group()
+def devcluster() -> None:
+    """A real local control plane (etcd, kube-apiserver, controller manager, scheduler, kwok)."""
+
+
+@devcluster.command()
+def build() -> None:
+    """Build (once) and cache every binary the control plane and the tests need."""
+    try:
+        paths = binaries.ensure(default_tools(), DevClusterSettings(), _progress)
+    except DevClusterError as error:
+        raise click.ClickException(str(error)) from error
+    for name, path in sorted(paths.items()):
+        click.echo(f"{name:<24} {path}")
+
+
+@devcluster.command()
+@click.option("--edge-hosts", type=int, default=None, help="Number of kwok edge-host nodes.")
+@click.option("--host", "hosts", multiple=True, help="Name of an edge-host node (repeatable).")
+def up(edge_hosts: int | None, hosts: tuple[str, ...]) -> None:
+    """Start the control plane (idempotent) and create edge-host nodes."""
+    settings = DevClusterSettings()
+    names = list(hosts) or default_names(
+        edge_hosts if edge_hosts is not None else settings.edge_hosts
+    )
+    try:
+        info = DevCluster(settings, _progress).up(names)
+    except DevClusterError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"API server   {info.server}")
+    click.echo(f"kubeconfig   {info.kubeconfig}")
+    click.echo(f"edge hosts   {', '.join(info.edge_host_nodes) or '(none)'}")
+    click.echo(f"started in   {info.started_in_seconds:.1f} s")
+    click.echo('use it:      eval "$(mec-orchestrator devcluster env)" && kubectl get nodes')
+
+
+@devcluster.command()
+def down() -> None:
+    """Stop every process of the control plane."""
+    try:
+        stopped = _cluster().down()
+    except DevClusterError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@devcluster.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json: bool) -> None:
+    """Say what runs and whether it is healthy; exit 1 when not all is healthy."""
+    cluster = _cluster()
+    info = cluster.info()
+    if info is None:
+        click.echo("no control plane is running (start one: mec-orchestrator devcluster up)")
+        sys.exit(1)
+    health = cluster.component_health(info)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"server": info.server, "kubeconfig": str(info.kubeconfig), "components": health}
+            )
+        )
+    else:
+        click.echo(f"API server {info.server}   kubeconfig {info.kubeconfig}")
+        for record in info.processes:
+            click.echo(f"  {record.name:<24} pid {record.pid:<8} {health[record.name]}")
+    sys.exit(0 if cluster.healthy(info) else 1)
+
+
+@devcluster.command()
+def env() -> None:
+    """Print shell exports for kubectl/helm: eval "$(mec-orchestrator devcluster env)"."""
+    info = _cluster().info()
+    if info is None:
+        raise click.ClickException(
+            "no control plane is running (start one: mec-orchestrator devcluster up)"
+        )
+    values = info.env()
+    path = values.pop("MEC_DEVCLUSTER_PATH")
+    for key, value in values.items():
+        click.echo(f"export {key}={value}")
+    click.echo(f'export PATH="{path}:$PATH"')
+
+
+@devcluster.command()
+@click.argument("binary")
+def path(binary: str) -> None:
+    """Print the path of one cached binary (building it if needed), e.g. `path kubectl`."""
+    for tool in default_tools():
+        if binary in tool.binaries:
+            try:
+                paths = binaries.ensure((tool,), DevClusterSettings(), _progress)
+            except DevClusterError as error:
+                raise click.ClickException(str(error)) from error
+            click.echo(str(paths[binary]))
+            return
+    known = ", ".join(b for t in default_tools() for b in t.binaries)
+    raise click.ClickException(f"unknown binary {binary!r}; known: {known}")

@@ -1,0 +1,53 @@
+"""The orchestrator's side of its link with edge-host agents (MEC platform managers, Mm3/Mm5).
+
+`AgentServer` serves agents over gRPC (mutual TLS): registration, heartbeats and latency reports.
+Samples feed the placement package's latency matrix; `AgentRegistry` knows every agent's session
+and liveness and publishes `AgentConnected`, `AgentLost` and `GapSummaryReceived` events;
+`edge_host_status` turns what an agent reported into the EdgeHost status the operator writes.
+The handover coordinator (client calls to agents) arrives with the handover itself.
+"""
+
+from mec_orchestrator.adapters.agent_link.events import (
+    AccessPointGap,
+    AgentConnected,
+    AgentEvent,
+    AgentLost,
+    AgentReleased,
+    GapReport,
+    GapSummaryReceived,
+)
+from mec_orchestrator.adapters.agent_link.ingest import LatencySink, MatrixSink
+from mec_orchestrator.adapters.agent_link.metrics import AgentMetrics
+from mec_orchestrator.adapters.agent_link.registry import (
+    AgentEvents,
+    AgentRecord,
+    AgentRegistry,
+    AgentState,
+    HostCapacity,
+    Registration,
+)
+from mec_orchestrator.adapters.agent_link.server import AgentServer, AgentServerSettings
+from mec_orchestrator.adapters.agent_link.status import edge_host_status, host_latencies
+
+__all__ = [
+    "AccessPointGap",
+    "AgentConnected",
+    "AgentEvent",
+    "AgentEvents",
+    "AgentLost",
+    "AgentMetrics",
+    "AgentRecord",
+    "AgentRegistry",
+    "AgentReleased",
+    "AgentServer",
+    "AgentServerSettings",
+    "AgentState",
+    "GapReport",
+    "GapSummaryReceived",
+    "HostCapacity",
+    "LatencySink",
+    "MatrixSink",
+    "Registration",
+    "edge_host_status",
+    "host_latencies",
+]

@@ -1,0 +1,21 @@
+"""When a user moves to another host: pluggable policies, compared on the same traces."""
+
+from mec_orchestrator.decisions.mobility.policies import (
+    AlwaysNearest,
+    MobilityPolicy,
+    MobilitySituation,
+    MobilityVerdict,
+    MoveReason,
+    NeverMigrate,
+    ThresholdPolicy,
+)
+
+__all__ = [
+    "AlwaysNearest",
+    "MobilityPolicy",
+    "MobilitySituation",
+    "MobilityVerdict",
+    "MoveReason",
+    "NeverMigrate",
+    "ThresholdPolicy",
+]

@@ -1,0 +1,194 @@
+"""The operator's runtime state, with its one owner: every change goes through a method here.
+
+One `OperatorState` per operator process holds what the handlers, the app daemons, the latency
+watch and the agent link share: the cluster facts (`ClusterView`), the placement engine (whose
+latency matrix the agents feed and the instance plan reads, and which places users), the app
+daemons' wake-up events, the newest EdgeApp body seen per app and the API client. Callers say
+what happened (`app_seen`, `agent_lost`, ...); the state decides what it changes and whom it
+wakes, so no other module writes these fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from mec_orchestrator.adapters.kube.connection import ApiClient, Connection
+from mec_orchestrator.decisions.users import PlacementEngine
+from mec_orchestrator.operator.cluster_view import ClusterView, resource_version
+from mec_orchestrator.operator.settings import OperatorSettings
+
+log = logging.getLogger(__name__)
+
+AppKey = tuple[str, str]
+"""(namespace, name) of an EdgeApp."""
+
+UNLIMITED_USERS = 10_000_000
+"""User slots of a host whose EdgeHost sets no `capacity.users` (the CRD's maximum)."""
+
+
+def user_key(namespace: str, app: str, user: str) -> str:
+    """The engine's id for one user of one app (users of different apps are different users)."""
+    return f"{namespace}/{app}/{user}"
+
+
+class OperatorState:
+    """The one owner of the operator's runtime state (see the module docstring)."""
+
+    def __init__(self, settings: OperatorSettings, connection: Connection) -> None:
+        self.settings = settings
+        self.connection = connection
+        self.engine = PlacementEngine()
+        self.view = ClusterView(engine=self.engine)
+        self._wakeups: dict[AppKey, asyncio.Event] = {}
+        self._generations: dict[AppKey, int | None] = {}  # the generation that last woke an app
+        # The newest body seen per app: kopf may wake a daemon before its own view of the body
+        # is updated, and a daemon that reconciled a stale body would not be woken again.
+        self._bodies: dict[AppKey, dict[str, Any]] = {}
+        self._api: ApiClient | None = None
+        self._ready = False
+
+    # Lifecycle
+
+    @property
+    def ready(self) -> bool:
+        """Kopf has started and the API client exists (what /readyz answers)."""
+        return self._ready
+
+    @property
+    def api(self) -> ApiClient:
+        if self._api is None:
+            raise RuntimeError("the operator has not started: no API client yet")
+        return self._api
+
+    def started(self, api: ApiClient) -> None:
+        self._api = api
+        self._ready = True
+
+    async def stopped(self) -> None:
+        self._ready = False
+        if self._api is not None:
+            await self._api.close()
+
+    # App daemons: who wakes whom
+
+    def wakeup(self, key: AppKey) -> asyncio.Event:
+        """The event that wakes key's daemon (created on first use)."""
+        return self._wakeups.setdefault(key, asyncio.Event())
+
+    def kick(self, namespace: str, name: str) -> None:
+        self.wakeup((namespace, name)).set()
+
+    def kick_all(self) -> None:
+        for event in self._wakeups.values():
+            event.set()
+
+    def app_seen(self, key: AppKey, body: Mapping[str, Any] | None) -> None:
+        """An EdgeApp watch event (None: deleted): note it, and wake its daemon if it must act.
+
+        Only a new generation (a spec change) or a deletion needs the daemon: the operator's own
+        status writes come back on the watch too, and reconciling on each of them would double
+        the work per update for nothing.
+        """
+        self.view.update_app(*key, body)
+        if body is None:
+            event = self._wakeups.get(key)  # a daemon still running ends on this wake-up
+            if event is not None:
+                event.set()
+            return
+        metadata = body.get("metadata", {})
+        self.note_body(key, body)
+        generation = metadata.get("generation")
+        if bool(metadata.get("deletionTimestamp")) or self._generations.get(key) != generation:
+            self._generations[key] = generation
+            self.kick(*key)
+
+    def note_body(self, key: AppKey, body: Mapping[str, Any]) -> None:
+        """Keep body as the app's newest, unless a newer one (by resourceVersion) is kept.
+
+        Watch events and the answers to the operator's own status writes both come here, in
+        either order; a daemon that started from a body older than its own last status write
+        would report the same change twice.
+        """
+        kept = self._bodies.get(key)
+        if kept is None or (resource_version(body) or -1) >= (resource_version(kept) or -1):
+            self._bodies[key] = dict(body)
+
+    def newest_body(self, key: AppKey, fallback: Mapping[str, Any]) -> dict[str, Any]:
+        return self._bodies.get(key) or dict(fallback)
+
+    def forget_app(self, key: AppKey) -> None:
+        """The app is gone: drop what was kept for it."""
+        self._wakeups.pop(key, None)
+        self._generations.pop(key, None)
+        self._bodies.pop(key, None)
+        self.view.update_app(*key, None)
+
+    # Cluster facts
+
+    def node_seen(self, name: str, body: Mapping[str, Any] | None) -> None:
+        if self.view.update_node(name, body):
+            self._hosts_changed()
+
+    def edge_host_seen(self, name: str, body: Mapping[str, Any] | None) -> None:
+        if self.view.update_edge_host(name, body):
+            self._hosts_changed()
+
+    def zone_seen(self, name: str, body: Mapping[str, Any] | None) -> None:
+        if self.view.update_zone(name, body):
+            self.kick_all()
+
+    # Agents
+
+    def agent_connected(self, host: str) -> None:
+        self.view.note_agent_connected(host)
+        self._hosts_changed()
+
+    def agent_lost(self, host: str) -> None:
+        self.view.note_agent_lost(host)
+        self._hosts_changed()
+
+    def agent_released(self, host: str) -> None:
+        """The agent was sent on to the active replica: not a loss, nothing to re-plan."""
+        self.view.note_agent_released(host)
+
+    # Users (placed by the engine; the users' front door arrives with MEC 016)
+
+    def users_by_host(self, namespace: str, app: str) -> dict[str, int]:
+        """How many of the app's users each host serves now."""
+        prefix = user_key(namespace, app, "")
+        counts: dict[str, int] = {}
+        for user, host in self.engine.index.placements().items():
+            if user.startswith(prefix):
+                counts[host] = counts.get(host, 0) + 1
+        return counts
+
+    def _hosts_changed(self) -> None:
+        self.sync_engine_hosts()
+        self.kick_all()
+
+    def sync_engine_hosts(self) -> list[str]:
+        """Give the engine every available host with its user slots; returns evicted users.
+
+        A host that becomes unavailable leaves the engine, and its users are unplaced (the
+        engine returns them so the caller can place them again).
+        """
+        evicted: list[str] = []
+        wanted = {h.name: h for h in self.view.host_views(exclude_app=None) if h.available}
+        for host in self.engine.index.hosts():
+            if host not in wanted:
+                evicted += self.engine.remove_host(host)
+        for name in sorted(wanted):
+            edge_host = self.view.edge_hosts.get(name)
+            capacity = edge_host.spec.capacity if edge_host else None
+            slots = capacity.users if capacity and capacity.users is not None else UNLIMITED_USERS
+            if self.engine.index.has_host(name):
+                if self.engine.index.capacity(name) != slots:
+                    self.engine.set_capacity(name, slots)
+            else:
+                self.engine.add_host(name, slots)
+        if evicted:
+            log.warning("%d user(s) lost their host: %s", len(evicted), ", ".join(evicted[:10]))
+        return evicted
