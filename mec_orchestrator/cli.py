@@ -60,8 +60,8 @@ def run(
     verbose: bool,
 ) -> None:
     """Run the orchestrator (the kopf operator) against the cluster."""
-    from mec_orchestrator.operator.main import main as run_main
     from mec_orchestrator.operator.settings import OperatorSettings
+    from mec_orchestrator.process import main as run_main
 
     given: dict[str, object] = {
         "kubeconfig": kubeconfig,

@@ -1,7 +1,9 @@
-"""`mec-orchestrator run`: the operator process, with its probes and metrics server.
+"""`mec-orchestrator run`: the operator, the agents' server and the HTTP server, in one loop.
 
+The HTTP server carries the ETSI REST API and /healthz, /readyz and /metrics.
 /healthz answers while the process runs its event loop; /readyz once kopf has started (connected
-and configured); /metrics serves every mec_ metric. Replicas coordinate through kopf peering:
+and configured); /metrics serves every mec_ metric; the REST API (mec_orchestrator.api) is served
+beside them unless MEC_API_ENABLED=false. Replicas coordinate through kopf peering:
 only the highest-priority live replica handles events, the others stand by and take over when
 its peering record expires.
 
@@ -19,10 +21,11 @@ import logging
 from typing import Any
 
 import kopf
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mec_orchestrator.adapters.kube.connection import discover
+from mec_orchestrator.api.app import create_app
+from mec_orchestrator.api.server import ApiServer
+from mec_orchestrator.api.settings import ApiSettings
 from mec_orchestrator.operator.agent_wiring import AgentWiring
 from mec_orchestrator.operator.handlers import register
 from mec_orchestrator.operator.kopf_compat import PeeringIdentity
@@ -31,33 +34,17 @@ from mec_orchestrator.operator.settings import OperatorSettings
 from mec_orchestrator.operator.state import OperatorState
 
 
-def http_app(state: OperatorState) -> web.Application:
-    async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def readyz(_: web.Request) -> web.Response:
-        return web.Response(
-            text="ready" if state.ready else "starting", status=200 if state.ready else 503
-        )
-
-    async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    return app
-
-
-async def run_operator(settings: OperatorSettings) -> None:
+async def run_operator(settings: OperatorSettings, api_settings: ApiSettings | None = None) -> None:
     state = OperatorState(settings, discover(settings.kubeconfig))
     registry = kopf.OperatorRegistry()
     register(registry, state)
-    runner = web.AppRunner(http_app(state))
-    await runner.setup()
-    site = web.TCPSite(runner, settings.http_host, settings.http_port)
-    await site.start()
+    http = ApiServer(
+        create_app(state, api_settings or ApiSettings()),
+        settings.http_host,
+        settings.http_port,
+        api_settings or ApiSettings(),
+    )
+    await http.start()
     agents = settings.agent_server()
     link = AgentWiring(state, agents) if agents is not None else None
     if link is not None:
@@ -89,7 +76,7 @@ async def run_operator(settings: OperatorSettings) -> None:
             with contextlib.suppress(Exception):
                 await link.stop()
         with contextlib.suppress(Exception):
-            await runner.cleanup()
+            await http.stop()
 
 
 def main(settings: OperatorSettings, verbose: bool = False) -> None:

@@ -1,0 +1,90 @@
+"""The FastAPI application: probes, metrics and the ETSI routers, each under two roots.
+
+Every ETSI router is mounted at the bare ETSI root (`/app_pkgm/v1`, ... — the default namespace)
+and under `/namespaces/{namespace}` (FastAPI's "bigger applications" layout: one router per API,
+included with a prefix). /healthz, /readyz and /metrics need no token, as the kubelet and
+Prometheus expect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from mec_orchestrator import __version__
+from mec_orchestrator.adapters.kube.auth import KubernetesAuth
+from mec_orchestrator.api import problems
+from mec_orchestrator.api.deps import ApiContext
+from mec_orchestrator.api.settings import ApiSettings, AuthMode
+from mec_orchestrator.operator.state import OperatorState
+
+NAMESPACED_ROOT = "/namespaces/{namespace}"
+
+
+def etsi_routers() -> list[APIRouter]:
+    """One router per ETSI API, in the order docs/api.md lists them."""
+    return []
+
+
+def create_app(state: OperatorState, settings: ApiSettings) -> FastAPI:
+    app = FastAPI(
+        title="MEC orchestrator",
+        version=__version__,
+        description="ETSI MEC 010-2 (app packages, app lifecycle) and MEC 013 (location), "
+        "served from the Kubernetes resources.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    auth = None if settings.auth is AuthMode.NONE else KubernetesAuth(lambda: state.api)
+    app.state.context = ApiContext(state=state, settings=settings, auth=auth)
+    problems.install(app)
+    _limit_body(app, settings)
+
+    @app.get("/healthz", include_in_schema=False, response_class=PlainTextResponse)
+    async def healthz() -> str:
+        return "ok"
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        ready = state.ready
+        return PlainTextResponse(
+            "ready" if ready else "starting", status_code=200 if ready else 503
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    if settings.enabled:
+        for router in etsi_routers():
+            app.include_router(router)
+            app.include_router(router, prefix=NAMESPACED_ROOT)
+    return app
+
+
+def _limit_body(app: FastAPI, settings: ApiSettings) -> None:
+    """Refuse bodies over the limit with 413, by their Content-Length or as they stream in."""
+
+    @app.middleware("http")
+    async def limit(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        limit = (
+            settings.max_package_bytes
+            if request.url.path.endswith("/package_content")
+            else settings.max_body_bytes
+        )
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return problems.problem_response(
+                request,
+                413 if declared.isdigit() else 400,
+                "Payload Too Large" if declared.isdigit() else "Bad Request",
+                f"the body may be at most {limit} bytes"
+                if declared.isdigit()
+                else "Content-Length is not a number",
+            )
+        return await call_next(request)
