@@ -34,10 +34,22 @@ class _Commands(click.Group):
         plugin = _plugins().get(cmd_name)
         if plugin is None:
             return None
-        loaded = plugin.load()
+        try:
+            loaded = plugin.load()
+        except ImportError as missing:
+            return _unavailable(cmd_name, missing)
         if not isinstance(loaded, click.Command):
             raise click.ClickException(f"{plugin.value} is not a click command")
         return loaded
+
+
+def _unavailable(name: str, missing: ImportError) -> click.Command:
+    """A stand-in for a plugin whose module cannot be imported: says why when run."""
+
+    def fail() -> None:
+        raise click.ClickException(f"`{name}` cannot load: {missing}")
+
+    return click.Command(name, callback=fail, help=f"(unavailable: {missing})")
 
 
 @click.group(cls=_Commands)

@@ -1,14 +1,13 @@
-"""The demo's closing report: a Markdown summary and a map of who serves which cell."""
+"""The demo's closing report: a Markdown summary and a map of who serves which cell.
+
+The map needs matplotlib, an extra (`pip install 'mec-orchestrator[demo]'`): it is imported when
+a map is drawn, so the rest of the tooling (and `--help`) works without it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 
 from mec_devtools.demo.latency_model import rtt_ms
 
@@ -53,6 +52,15 @@ def plot(
     access_points: dict[str, tuple[float, float]],
 ) -> None:
     """One map per panel: cells coloured by their serving host; instances as stars."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ModuleNotFoundError as missing:
+        raise RuntimeError(
+            "the demo's map needs matplotlib: pip install 'mec-orchestrator[demo]'"
+        ) from missing
     names = sorted(host_locations)
     colours = {h: plt.get_cmap("tab10")(i % 10) for i, h in enumerate(names)}
     figure, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 6), squeeze=False)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -22,6 +24,25 @@ def _progress(message: str) -> None:
 
 def _cluster() -> DevCluster:
     return DevCluster(DevClusterSettings(), _progress)
+
+
+def env_command(state_dir: Path) -> str:
+    """The `devcluster env` command line that reads the cluster kept in state_dir.
+
+    The state directory comes from the environment (MEC_DEVCLUSTER_STATE_DIR), so a hint printed
+    for a cluster that is not the default one carries it, as an absolute path: a bare
+    `devcluster env` would read the default cluster (`.devcluster` in the working directory).
+    """
+    command = "mec-orchestrator devcluster env"
+    state_dir = state_dir.resolve()
+    if state_dir == DevClusterSettings.model_fields["state_dir"].get_default().resolve():
+        return command
+    return f"MEC_DEVCLUSTER_STATE_DIR={shlex.quote(str(state_dir))} {command}"
+
+
+def env_hint(state_dir: Path) -> str:
+    """How to point a shell at the cluster kept in state_dir (what `up` prints last)."""
+    return f'eval "$({env_command(state_dir)})" && kubectl get nodes'
 
 
 @click.group()
@@ -57,7 +78,7 @@ def up(edge_hosts: int | None, hosts: tuple[str, ...]) -> None:
     click.echo(f"kubeconfig   {info.kubeconfig}")
     click.echo(f"edge hosts   {', '.join(info.edge_host_nodes) or '(none)'}")
     click.echo(f"started in   {info.started_in_seconds:.1f} s")
-    click.echo('use it:      eval "$(mec-orchestrator devcluster env)" && kubectl get nodes')
+    click.echo(f"use it:      {env_hint(settings.state_dir)}")
 
 
 @devcluster.command()
@@ -96,15 +117,17 @@ def status(as_json: bool) -> None:
 @devcluster.command()
 def env() -> None:
     """Print shell exports for kubectl/helm: eval "$(mec-orchestrator devcluster env)"."""
-    info = _cluster().info()
+    cluster = _cluster()
+    info = cluster.info()
     if info is None:
         raise click.ClickException(
-            "no control plane is running (start one: mec-orchestrator devcluster up)"
+            f"no control plane is running in {cluster.state_dir} "
+            "(start one: mec-orchestrator devcluster up; MEC_DEVCLUSTER_STATE_DIR chooses where)"
         )
     values = info.env()
     path = values.pop("MEC_DEVCLUSTER_PATH")
     for key, value in values.items():
-        click.echo(f"export {key}={value}")
+        click.echo(f"export {key}={shlex.quote(value)}")
     click.echo(f'export PATH="{path}:$PATH"')
 
 
