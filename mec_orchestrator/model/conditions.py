@@ -53,11 +53,6 @@ class EdgeHostConditionType(StrEnum):
     READY = "Ready"
 
 
-AGENT_LOST_REASON = "HeartbeatTimeout"
-"""The AgentConnected reason of a host whose agent went silent: the host is unavailable until
-its agent is back, also for an operator that restarted in the meantime."""
-
-
 class ZoneConditionType(StrEnum):
     """The condition types a Zone reports."""
 

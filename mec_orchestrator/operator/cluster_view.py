@@ -32,12 +32,12 @@ from mec_orchestrator.decisions.latency.ranking import LatencyRanking, rank_host
 from mec_orchestrator.decisions.users import PlacementEngine
 from mec_orchestrator.model import (
     EDGE_HOST_LABEL,
+    AgentConnectedReason,
     ConditionStatus,
     EdgeHost,
     EdgeHostConditionType,
     Zone,
 )
-from mec_orchestrator.model.conditions import AGENT_LOST_REASON
 
 
 @dataclass(frozen=True)
@@ -310,6 +310,6 @@ def _agent_lost_in_status(host: EdgeHost) -> bool:
     return any(
         c.type == EdgeHostConditionType.AGENT_CONNECTED
         and c.status == ConditionStatus.FALSE
-        and c.reason == AGENT_LOST_REASON
+        and c.reason == AgentConnectedReason.HEARTBEAT_TIMEOUT
         for c in conditions
     )

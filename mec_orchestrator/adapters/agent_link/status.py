@@ -15,7 +15,6 @@ from typing import Any
 from mec_orchestrator.adapters.agent_link.registry import AgentRecord, AgentState
 from mec_orchestrator.decisions.latency import LatencyEstimate, LatencyMatrix
 from mec_orchestrator.model.conditions import (
-    AGENT_LOST_REASON,
     Condition,
     ConditionStatus,
     EdgeHostConditionType,
@@ -23,6 +22,7 @@ from mec_orchestrator.model.conditions import (
     set_condition,
 )
 from mec_orchestrator.model.edgehost import AccessPointRtt, EdgeHostStatus
+from mec_orchestrator.model.reasons import AgentConnectedReason
 
 MAX_RTT_ENTRIES = 1024
 MAX_RTT_MS = 60000.0
@@ -52,21 +52,21 @@ def _agent_condition(agent: AgentRecord | None) -> NewCondition:
         return NewCondition(
             type=kind,
             status=ConditionStatus.FALSE,
-            reason="NeverRegistered",
+            reason=AgentConnectedReason.NEVER_REGISTERED,
             message="no agent has registered for this host since the orchestrator started",
         )
     if agent.state is AgentState.LOST:
         return NewCondition(
             type=kind,
             status=ConditionStatus.FALSE,
-            reason=AGENT_LOST_REASON,
+            reason=AgentConnectedReason.HEARTBEAT_TIMEOUT,
             message=f"no heartbeat since {agent.last_heartbeat.isoformat(timespec='seconds')}",
         )
     version = agent.registration.agent_version
     return NewCondition(
         type=kind,
         status=ConditionStatus.TRUE,
-        reason="Heartbeating",
+        reason=AgentConnectedReason.HEARTBEATING,
         message=f"agent {version} registered" if version else "agent registered",
     )
 

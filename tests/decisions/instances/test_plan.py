@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from mec_orchestrator.decisions.instances.plan import plan_instances
 from mec_orchestrator.decisions.instances.views import AccessPointView, HostView, ObservedInstance
 from mec_orchestrator.decisions.latency.estimate import Latency, LatencyLookup
-from mec_orchestrator.model import EdgeAppSpec
+from mec_orchestrator.model import EdgeAppSpec, PlacedReason
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -76,14 +77,17 @@ def test_the_host_within_budget_for_every_access_point_is_chosen() -> None:
     assert result.hosts == ("b",)  # b covers both within 5 ms one way (RTT <= 10)
     assert result.coverage == {"ap-1": "b", "ap-2": "b"}
     assert result.uncovered == ()
-    assert result.reason == "Placed"
+    assert result.reason is PlacedReason.PLACED
 
 
-def test_uncovered_access_points_are_reported_not_hidden() -> None:
+def test_access_points_over_budget_or_uncovered_are_reported_not_hidden() -> None:
     rtts = {("ap-1", "a"): 2, ("ap-2", "a"): 30}
-    result = plan(spec(), hosts("a"), rtts)
+    result = plan(spec(), hosts("a"), rtts, access_points=[*APS, AccessPointView("ap-3", "z")])
     assert result.hosts == ("a",)
-    assert result.uncovered == ("ap-2",)
+    assert result.coverage == {"ap-1": "a"}
+    assert result.over_budget == {"ap-2": ("a", 15.0, True)}
+    assert result.uncovered == ("ap-3",)  # no latency known to any host
+    assert "ap-3" in result.message
 
 
 def test_cordoned_unready_lost_or_full_hosts_get_no_new_instance() -> None:
@@ -127,7 +131,7 @@ def test_not_instantiated_retires_everything() -> None:
     result = plan(spec(lifecycle="NotInstantiated"), hosts("a"), {}, observed=observed)
     assert result.hosts == ()
     assert result.retire == ("a",)
-    assert result.reason == "NotInstantiated"
+    assert result.reason is PlacedReason.NOT_INSTANTIATED
 
 
 def test_an_unneeded_instance_stays_until_idle_seconds_then_goes() -> None:
@@ -303,3 +307,142 @@ def test_measurements_wobbling_within_the_hysteresis_never_move_the_instance(
         wobble = 0.45 * hysteresis
         moved = {pair: rtt + data.draw(st.floats(-wobble, wobble)) for pair, rtt in rtts.items()}
         assert plan(app, views, moved, access_points=access, observed=running).hosts == (first,)
+
+
+# -- no host within budget: degrade to the nearest host, do not disappear -------------------
+
+FAR = {("ap-1", "a"): 30.0, ("ap-1", "b"): 20.0, ("ap-2", "a"): 24.0, ("ap-2", "b"): 40.0}
+"""Every pair over a 5 ms one-way budget: b is nearest to ap-1, a to ap-2."""
+
+
+def test_with_no_host_within_budget_each_access_point_is_served_by_its_nearest_host() -> None:
+    result = plan(spec(), hosts("a", "b"), FAR)
+    assert result.hosts == ("a", "b")
+    assert result.coverage == {}
+    assert result.over_budget == {"ap-1": ("b", 10.0, True), "ap-2": ("a", 12.0, True)}
+    assert result.uncovered == ()
+    assert result.reason is PlacedReason.OVER_BUDGET
+    assert "ap-1 10 ms from b" in result.message
+    assert "ap-2 12 ms from a" in result.message
+
+
+def test_over_budget_coverage_respects_max_instances() -> None:
+    result = plan(spec(placement={"maxInstances": 1}), hosts("a", "b"), FAR)
+    assert result.hosts == ("b",)  # nearest to ap-1 and the lower total of the two
+    assert result.over_budget == {"ap-1": ("b", 10.0, True), "ap-2": ("b", 20.0, True)}
+
+
+def test_an_over_budget_instance_is_not_retired_when_idle() -> None:
+    rtts = {("ap-1", "a"): 30.0, ("ap-2", "a"): 30.0}
+    aged = [ObservedInstance("a", "ar-a", 1, 1, unneeded_since=NOW - timedelta(seconds=61))]
+    result = plan(spec(), hosts("a"), rtts, observed=aged)
+    assert result.hosts == ("a",)
+    assert result.retire == ()
+
+
+def test_a_host_within_budget_takes_over_from_the_over_budget_one_which_then_retires() -> None:
+    far = {("ap-1", "a"): 30.0, ("ap-2", "a"): 30.0}
+    alone = plan(spec(), hosts("a", "b"), far)
+    assert alone.hosts == ("a",)
+    running = [ObservedInstance("a", "ar-a", 1, 1)]
+    near = far | {("ap-1", "b"): 4.0, ("ap-2", "b"): 4.0}
+    better = plan(spec(), hosts("a", "b"), near, observed=running)
+    assert better.hosts == ("b",)
+    assert better.over_budget == {}
+    assert better.keep_until == {"a": NOW + timedelta(seconds=60)}
+    aged = [ObservedInstance("a", "ar-a", 1, 1, unneeded_since=NOW - timedelta(seconds=61))]
+    assert plan(spec(), hosts("a", "b"), near, observed=aged).retire == ("a",)
+
+
+def test_an_over_budget_instance_stays_put_within_the_hysteresis() -> None:
+    rtts = {(ap, "a"): 30.0 for ap in ("ap-1", "ap-2")} | {
+        (ap, "b"): 29.0 for ap in ("ap-1", "ap-2")
+    }
+    app = spec(mobility={"hysteresisMs": 2})
+    assert plan(app, hosts("a", "b"), rtts).hosts == ("b",)
+    running = [ObservedInstance("a", "ar-a", 1, 1)]
+    assert plan(app, hosts("a", "b"), rtts, observed=running).hosts == ("a",)
+
+
+def test_an_access_point_goes_to_a_chosen_host_within_the_hysteresis_of_the_nearest() -> None:
+    rtts = {("ap-1", "a"): 4.0, ("ap-2", "a"): 31.0, ("ap-2", "b"): 30.0}
+    result = plan(spec(mobility={"hysteresisMs": 2}), hosts("a", "b"), rtts)
+    assert result.hosts == ("a",)  # no second instance for a 0.5 ms gain
+    assert result.over_budget == {"ap-2": ("a", 15.5, True)}
+
+
+@st.composite
+def served_clusters(
+    draw: st.DrawFn,
+) -> tuple[EdgeAppSpec, list[HostView], dict[tuple[str, str], float]]:
+    """Clusters with an eligible host, where every access point has a latency to one."""
+    app, views, rtts = draw(clusters())
+    anchor = draw(st.sampled_from(views)).name
+    views = [
+        replace(v, ready=True, cordoned=False, agent_lost=False, capacity_instances=None)
+        if v.name == anchor
+        else v
+        for v in views
+    ]
+    allow = app.placement.hosts
+    if allow is not None and anchor not in allow:
+        placement = app.placement.model_copy(update={"hosts": [*allow, anchor]})
+        app = app.model_copy(update={"placement": placement})
+    eligible = {
+        v.name
+        for v in views
+        if v.available
+        and not v.cordoned
+        and v.has_room
+        and (app.placement.hosts is None or v.name in app.placement.hosts)
+    }
+    aps = sorted({ap for ap, _ in rtts} | {f"ap-{i}" for i in range(draw(st.integers(1, 3)))})
+    rtts = dict(rtts)
+    for ap in aps:
+        if not any((ap, h) in rtts for h in eligible):
+            rtts[(ap, draw(st.sampled_from(sorted(eligible))))] = draw(st.floats(0.1, 80.0))
+    return app, views, rtts
+
+
+@settings(max_examples=300, deadline=None)
+@given(served_clusters())
+def test_an_app_with_an_eligible_host_and_known_latencies_always_runs_somewhere(
+    cluster: tuple[EdgeAppSpec, list[HostView], dict[tuple[str, str], float]],
+) -> None:
+    app, views, rtts = cluster
+    aps = _aps(rtts)
+    result = plan(app, views, rtts, access_points=aps)
+    assert result.hosts
+    assert len(result.hosts) <= (app.placement.max_instances or len(views))
+    assert set(result.coverage) | set(result.over_budget) | set(result.uncovered) == {
+        ap.id for ap in aps
+    }
+    for ap in result.uncovered:  # only when the cap is reached and no planned host knows it
+        assert len(result.hosts) == (app.placement.max_instances or len(views))
+        assert all((ap, h) not in rtts for h in result.hosts)
+    if app.placement.max_instances is None:
+        assert result.uncovered == ()
+    assert not set(result.coverage) & set(result.over_budget)
+    for ap, (host, one_way_ms, measured) in result.over_budget.items():
+        assert host in result.hosts
+        assert one_way_ms == rtts[(ap, host)] / 2 > app.latency.max_ms
+        assert measured
+    assert result.reason is (
+        PlacedReason.OVER_BUDGET if result.over_budget else PlacedReason.PLACED
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(clusters())
+def test_over_budget_latencies_never_change_the_coverage_within_budget(
+    cluster: tuple[EdgeAppSpec, list[HostView], dict[tuple[str, str], float]],
+) -> None:
+    app, views, rtts = cluster
+    aps = _aps(rtts)
+    within = {pair: rtt for pair, rtt in rtts.items() if rtt / 2 <= app.latency.max_ms}
+    only_within = plan(app, views, within, access_points=aps)
+    result = plan(app, views, rtts, access_points=aps)
+    assert result.coverage == only_within.coverage
+    assert set(only_within.hosts) <= set(result.hosts)
+    if not only_within.uncovered:  # everything coverable within budget: today's plan exactly
+        assert result == only_within
