@@ -22,6 +22,7 @@ from typing import Any
 
 import kopf
 
+from mec_orchestrator.adapters.callbacks import CallbackDelivery
 from mec_orchestrator.adapters.kube.connection import discover
 from mec_orchestrator.api.app import create_app
 from mec_orchestrator.api.server import ApiServer
@@ -38,8 +39,10 @@ async def run_operator(settings: OperatorSettings, api_settings: ApiSettings | N
     state = OperatorState(settings, discover(settings.kubeconfig))
     registry = kopf.OperatorRegistry()
     register(registry, state)
+    notifier = CallbackDelivery()  # MEC_CALLBACKS_* settings
+    await notifier.start()
     http = ApiServer(
-        create_app(state, api_settings or ApiSettings()),
+        create_app(state, api_settings or ApiSettings(), notifier),
         settings.http_host,
         settings.http_port,
         api_settings or ApiSettings(),
@@ -77,6 +80,8 @@ async def run_operator(settings: OperatorSettings, api_settings: ApiSettings | N
                 await link.stop()
         with contextlib.suppress(Exception):
             await http.stop()
+        with contextlib.suppress(Exception):
+            await notifier.stop()
 
 
 def main(settings: OperatorSettings, verbose: bool = False) -> None:

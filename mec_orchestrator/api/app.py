@@ -15,6 +15,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mec_orchestrator import __version__
+from mec_orchestrator.adapters.callbacks import CallbackDelivery
 from mec_orchestrator.adapters.kube.auth import KubernetesAuth
 from mec_orchestrator.api import problems
 from mec_orchestrator.api.deps import ApiContext
@@ -29,7 +30,10 @@ def etsi_routers() -> list[APIRouter]:
     return []
 
 
-def create_app(state: OperatorState, settings: ApiSettings) -> FastAPI:
+def create_app(
+    state: OperatorState, settings: ApiSettings, notifier: CallbackDelivery | None = None
+) -> FastAPI:
+    """The API over the operator's state; notifier delivers notifications to subscribers."""
     app = FastAPI(
         title="MEC orchestrator",
         version=__version__,
@@ -39,7 +43,7 @@ def create_app(state: OperatorState, settings: ApiSettings) -> FastAPI:
         redoc_url=None,
     )
     auth = None if settings.auth is AuthMode.NONE else KubernetesAuth(lambda: state.api)
-    app.state.context = ApiContext(state=state, settings=settings, auth=auth)
+    app.state.context = ApiContext(state=state, settings=settings, auth=auth, notifier=notifier)
     problems.install(app)
     _limit_body(app, settings)
 

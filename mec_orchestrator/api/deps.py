@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from mec_common.patterns import DNS_LABEL
+from mec_orchestrator.adapters.callbacks import CallbackDelivery
 from mec_orchestrator.adapters.kube.auth import Access, Identity, KubernetesAuth
 from mec_orchestrator.adapters.kube.connection import ApiClient
 from mec_orchestrator.api.problems import ProblemError
@@ -32,11 +33,12 @@ _DNS_LABEL = re.compile(DNS_LABEL)
 
 @dataclass
 class ApiContext:
-    """What the API's handlers share: the operator's state, the settings, the authenticator."""
+    """What the handlers share: operator state, settings, authenticator, notification delivery."""
 
     state: OperatorState
     settings: ApiSettings
     auth: KubernetesAuth | None  # None: authentication is off
+    notifier: CallbackDelivery | None = None  # None: notifications are not sent (tests only)
 
     def api(self) -> ApiClient:
         if not self.state.ready:

@@ -1,7 +1,7 @@
 """One entry point from an untyped Kubernetes object to its typed model, by kind.
 
 Code that reads objects from the API server, from YAML files or from a watch stream gets dicts;
-`parse_resource` turns any of the four kinds into its model (or fails naming the field), so no
+`parse_resource` turns any kind of the group into its model (or fails naming the field), so no
 caller has to dispatch on `kind` itself.
 """
 
@@ -14,15 +14,11 @@ from mec_orchestrator.model.apppackage import AppPackage
 from mec_orchestrator.model.base import API_VERSION
 from mec_orchestrator.model.edgeapp import EdgeApp
 from mec_orchestrator.model.edgehost import EdgeHost
+from mec_orchestrator.model.subscription import MecSubscription
 from mec_orchestrator.model.zone import Zone
 
-Resource = EdgeApp | EdgeHost | Zone | AppPackage
-RESOURCE_TYPES: tuple[type[EdgeApp], type[EdgeHost], type[Zone], type[AppPackage]] = (
-    EdgeApp,
-    EdgeHost,
-    Zone,
-    AppPackage,
-)
+Resource = EdgeApp | EdgeHost | Zone | AppPackage | MecSubscription
+RESOURCE_TYPES: tuple[type[Resource], ...] = (EdgeApp, EdgeHost, Zone, AppPackage, MecSubscription)
 KINDS: dict[str, type[Resource]] = {t.KIND: t for t in RESOURCE_TYPES}
 
 

@@ -152,7 +152,13 @@ def test_field_path(loc: tuple[int | str, ...], path: str) -> None:
 
 
 def test_kinds() -> None:
-    assert set(KINDS) == {"EdgeApp", "EdgeHost", "Zone", "AppPackage"}
+    assert set(KINDS) == {"EdgeApp", "EdgeHost", "Zone", "AppPackage", "MecSubscription"}
     assert EdgeHost.NAMESPACED is False
     assert EdgeApp.NAMESPACED is True
-    assert {t.PLURAL for t in KINDS.values()} == {"edgeapps", "edgehosts", "zones", "apppackages"}
+    assert {t.PLURAL for t in KINDS.values()} == {
+        "edgeapps",
+        "edgehosts",
+        "zones",
+        "apppackages",
+        "mecsubscriptions",
+    }
