@@ -4,7 +4,8 @@ The orchestrator will drive handovers through HandoverService and source agents 
 contexts through ContextTransferService; both answer UNIMPLEMENTED until the handover is built.
 The server already runs as it will (`mec_common.grpc_serving`): mutual TLS with the host's
 certificate (any client must present a certificate from the same CA), health checking,
-reflection, bounded message sizes.
+reflection, bounded message sizes, and the serving layer's request guard (an unparsable request
+is answered INVALID_ARGUMENT, a unary request must arrive within `request_timeout_s`).
 """
 
 from __future__ import annotations

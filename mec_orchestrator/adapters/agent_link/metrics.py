@@ -67,6 +67,14 @@ class AgentMetrics:
             ["method", "code"],
             registry=registry,
         )
+        self.unreadable = Counter(
+            "mec_agent_requests_unreadable",
+            "Agent requests refused before a service read them (also counted as refused): "
+            "reason malformed (not a protobuf of the request type) or incomplete (a unary "
+            "request not complete within the request timeout).",
+            ["method", "reason"],
+            registry=registry,
+        )
 
     def count_connected_with(self, count: Callable[[], int]) -> None:
         self.agents_connected.set_function(count)

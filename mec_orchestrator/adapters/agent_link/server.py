@@ -22,7 +22,7 @@ import grpc
 from mec.agent.v1 import latency_pb2, latency_pb2_grpc, registry_pb2, registry_pb2_grpc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mec_common.grpc_serving import MIB, GrpcServing, ServingOptions
+from mec_common.grpc_serving import MIB, REQUEST_TIMEOUT_S, GrpcServing, ServingOptions
 from mec_common.tls import TlsFiles
 from mec_orchestrator.adapters.agent_link.identity import HostAuthority
 from mec_orchestrator.adapters.agent_link.ingest import LatencySink, MatrixSink
@@ -53,6 +53,13 @@ class AgentServerSettings(BaseModel):
     lost_after_s: Annotated[float, Field(gt=0, le=600)] = 5.0
     max_report_message_bytes: Annotated[int, Field(ge=4096, le=64 * MIB)] = MIB
     shutdown_grace_s: Annotated[float, Field(ge=0, le=60)] = 2.0
+    request_timeout_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        REQUEST_TIMEOUT_S,
+        description=(
+            "a Register, Heartbeat or health check must deliver its whole request this soon "
+            "(DEADLINE_EXCEEDED otherwise); report streams are not bounded by it"
+        ),
+    )
 
     @model_validator(mode="after")
     def _tls_or_insecure(self) -> Self:
@@ -126,12 +133,22 @@ class AgentServer:
             registry_pb2_grpc.add_AgentRegistryServiceServicer_to_server(registry_service, server)
             latency_pb2_grpc.add_LatencyReportServiceServicer_to_server(latency_service, server)
 
-        self._serving = GrpcServing(
-            ServingOptions(settings.listen, files, max_message_bytes=limit), SERVICE_NAMES, add
+        options = ServingOptions(
+            settings.listen,
+            files,
+            max_message_bytes=limit,
+            request_timeout_s=settings.request_timeout_s,
         )
+        self._serving = GrpcServing(options, SERVICE_NAMES, add, on_refused=self._count_refused)
         self.port = await self._serving.start()
         self._watchdog = asyncio.create_task(self._watch(), name="agent-watchdog")
         return self.port
+
+    def _count_refused(self, method: str, code: grpc.StatusCode, reason: str) -> None:
+        """Count a request refused before the services read it (unparsable, incomplete)."""
+        name = method.rsplit("/", 1)[-1]
+        self.metrics.refused.labels(name, code.name).inc()
+        self.metrics.unreadable.labels(name, reason).inc()
 
     async def _watch(self) -> None:
         period = min(1.0, self.settings.lost_after_s / 5)
