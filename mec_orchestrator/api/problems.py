@@ -49,6 +49,32 @@ class ProblemError(Exception):
         self.headers = headers or {}
 
 
+ERROR_STATUSES = {
+    400: "Bad Request: a parameter or the body is wrong (the detail names the field)",
+    401: "Unauthorized: no bearer token, or one the Kubernetes API server does not accept",
+    403: "Forbidden: Kubernetes RBAC does not allow the caller this call",
+    404: "Not Found: no such resource",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict: the resource is not in a state that allows this call",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    503: "Service Unavailable: the orchestrator is starting or standing by",
+}
+
+
+def documented_errors() -> dict[int | str, dict[str, Any]]:
+    """The error answers every ETSI operation may give, for FastAPI's `responses=`."""
+    return {
+        status: {
+            "description": text,
+            "model": ProblemDetails,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
+        }
+        for status, text in ERROR_STATUSES.items()
+    }
+
+
 def not_found(what: str) -> ProblemError:
     return ProblemError(404, "Not Found", f"{what} does not exist")
 
