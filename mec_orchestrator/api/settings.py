@@ -45,10 +45,13 @@ class ApiSettings(BaseSettings):
         default=MIB, ge=1024, le=1024 * MIB, description="Larger JSON bodies are refused (413)."
     )
     max_package_bytes: int = Field(
-        default=64 * MIB,
+        default=8 * MIB,
         ge=1024,
         le=1024 * MIB,
-        description="Larger application packages (PUT package_content) are refused (413).",
+        description="Larger application packages (PUT package_content) are refused (413). "
+        "The bytes are kept in etcd (ConfigMaps of at most 768 KiB owned by the AppPackage), "
+        "whose whole database is 2 GiB by default (8 GiB at most), so packages are meant to "
+        "carry descriptors and small artifacts; container images stay in a registry.",
     )
     public_uri: str = Field(
         default="",

@@ -49,6 +49,8 @@ async def pod_template(api: ApiClient, app: EdgeApp) -> dict[str, Any]:
     if body is None:
         raise PackageMissingError(f"AppPackage {ref.name!r} not found")
     package = AppPackage.model_validate(body)
+    if package.spec.template is None:
+        raise PackageMissingError(f"AppPackage {ref.name!r} is not onboarded yet")
     return package.spec.template.to_dict()
 
 
