@@ -14,11 +14,19 @@ from mec_orchestrator.model.apppackage import AppPackage
 from mec_orchestrator.model.base import API_VERSION
 from mec_orchestrator.model.edgeapp import EdgeApp
 from mec_orchestrator.model.edgehost import EdgeHost
+from mec_orchestrator.model.lcm_op_occ import AppLcmOpOcc
 from mec_orchestrator.model.subscription import MecSubscription
 from mec_orchestrator.model.zone import Zone
 
-Resource = EdgeApp | EdgeHost | Zone | AppPackage | MecSubscription
-RESOURCE_TYPES: tuple[type[Resource], ...] = (EdgeApp, EdgeHost, Zone, AppPackage, MecSubscription)
+Resource = EdgeApp | EdgeHost | Zone | AppPackage | MecSubscription | AppLcmOpOcc
+RESOURCE_TYPES: tuple[type[Resource], ...] = (
+    EdgeApp,
+    EdgeHost,
+    Zone,
+    AppPackage,
+    MecSubscription,
+    AppLcmOpOcc,
+)
 KINDS: dict[str, type[Resource]] = {t.KIND: t for t in RESOURCE_TYPES}
 
 

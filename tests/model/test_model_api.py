@@ -152,7 +152,14 @@ def test_field_path(loc: tuple[int | str, ...], path: str) -> None:
 
 
 def test_kinds() -> None:
-    assert set(KINDS) == {"EdgeApp", "EdgeHost", "Zone", "AppPackage", "MecSubscription"}
+    assert set(KINDS) == {
+        "EdgeApp",
+        "EdgeHost",
+        "Zone",
+        "AppPackage",
+        "MecSubscription",
+        "AppLcmOpOcc",
+    }
     assert EdgeHost.NAMESPACED is False
     assert EdgeApp.NAMESPACED is True
     assert {t.PLURAL for t in KINDS.values()} == {
@@ -161,4 +168,5 @@ def test_kinds() -> None:
         "zones",
         "apppackages",
         "mecsubscriptions",
+        "applcmopoccs",
     }

@@ -1,0 +1,122 @@
+"""EdgeApps as the MEC 010-2 lifecycle API reads and writes them, and the packages it checks.
+
+An app instance of the REST API is an EdgeApp: created (NotInstantiated) from an onboarded
+AppPackage, changed by instantiate, operate and terminate with merge patches of its spec, deleted
+by DELETE. Changes made after a read carry the resourceVersion read, so the API server refuses
+them (409) when someone changed the EdgeApp in between, and the caller answers from the new state
+instead of overwriting it. Packages are found by appDId with the CRD's selectable field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from mec_orchestrator.adapters.kube.status import merge_patch
+from mec_orchestrator.model import GROUP, VERSION
+
+EDGEAPPS = "edgeapps"
+APPPACKAGES = "apppackages"
+
+
+def edgeapp_path(namespace: str, name: str) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{EDGEAPPS}/{name}"
+
+
+async def create_edgeapp(
+    api: client.ApiClient, namespace: str, body: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Create the EdgeApp (strict field validation); the object as stored, name generated."""
+    created: dict[str, Any] = await client.CustomObjectsApi(api).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, EDGEAPPS, dict(body), field_validation="Strict"
+    )
+    return created
+
+
+async def get_edgeapp(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
+    """The EdgeApp namespace/name as stored, or None when there is none."""
+    try:
+        body: dict[str, Any] = await client.CustomObjectsApi(api).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, EDGEAPPS, name
+        )
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    return body
+
+
+async def _list(
+    api: client.ApiClient, namespace: str, plural: str, field_selector: str = ""
+) -> list[dict[str, Any]]:
+    custom = client.CustomObjectsApi(api)
+    found: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        args: dict[str, Any] = {"limit": 500}
+        if field_selector:
+            args["field_selector"] = field_selector
+        if token:
+            args["_continue"] = token
+        page: dict[str, Any] = await custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, **args
+        )
+        found.extend(page.get("items", []))
+        token = page.get("metadata", {}).get("continue")
+        if not token:
+            return sorted(found, key=lambda item: item.get("metadata", {}).get("name", ""))
+
+
+async def list_edgeapps(api: client.ApiClient, namespace: str) -> list[dict[str, Any]]:
+    """Every EdgeApp of the namespace, by name."""
+    return await _list(api, namespace, EDGEAPPS)
+
+
+async def patch_edgeapp(
+    api: client.ApiClient,
+    namespace: str,
+    name: str,
+    patch: Mapping[str, Any],
+    resource_version: str | None,
+) -> dict[str, Any]:
+    """Merge patch the EdgeApp; with resource_version, only if it is still that version (409)."""
+    body = dict(patch)
+    if resource_version is not None:
+        body["metadata"] = {**body.get("metadata", {}), "resourceVersion": resource_version}
+    return await merge_patch(api, edgeapp_path(namespace, name), body)
+
+
+async def delete_edgeapp(
+    api: client.ApiClient, namespace: str, name: str, resource_version: str | None
+) -> bool:
+    """Delete the EdgeApp (only if still at resource_version, else 409); False if there was none."""
+    options = client.V1DeleteOptions(
+        preconditions=client.V1Preconditions(resource_version=resource_version)
+        if resource_version is not None
+        else None,
+        propagation_policy="Background",
+    )
+    try:
+        await client.CustomObjectsApi(api).delete_namespaced_custom_object(
+            GROUP, VERSION, namespace, EDGEAPPS, name, body=options
+        )
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+async def find_app_packages(
+    api: client.ApiClient, namespace: str, app_d_id: str
+) -> list[dict[str, Any]]:
+    """The AppPackages of the namespace whose spec.appDId is app_d_id, by name."""
+    return await _list(api, namespace, APPPACKAGES, f"spec.appDId={app_d_id}")
+
+
+async def list_app_packages(api: client.ApiClient, namespace: str) -> list[dict[str, Any]]:
+    """Every AppPackage of the namespace, by name."""
+    return await _list(api, namespace, APPPACKAGES)
