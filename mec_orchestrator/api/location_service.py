@@ -1,0 +1,210 @@
+"""The MEC 013 location service's side of the operator: facts it reads, zone notifications.
+
+`measured_facts` reads what the operator measured and placed (the latency matrix, EdgeHost
+summaries, available hosts, EdgeApp budgets, users the engine placed) into the plain facts
+`decisions.location` takes.
+
+`ZoneNotifier` is the watcher of Zone changes: it registers with `OperatorState.on_zone_change`
+(the operator never imports the API) and, for each change, sends a ZoneStatusNotification for
+every event each matching ZoneStatusSubscription asks for (`decisions.location.zone_status`),
+through the callback delivery. Both snapshots of a change are computed with the same
+measurements, so events come from the Zone itself: access points added, removed, declared in or
+out of service. Zones the operator already had when the process started are learnt silently
+(kopf lists every Zone at start-up: that is no change); a Zone created since is a change.
+Notifications are sent in the order of the changes (one change's notifications are submitted
+after the previous change's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from mec_orchestrator.adapters.kube.errors import ApiError
+from mec_orchestrator.adapters.kube.subscriptions import list_subscriptions
+from mec_orchestrator.api.deps import ApiContext
+from mec_orchestrator.api.schemas.location import ZoneStatusSubscription
+from mec_orchestrator.decisions.latency import LatencyMetric
+from mec_orchestrator.decisions.location import (
+    MeasuredFacts,
+    UserLocation,
+    ZoneSnapshot,
+    ZoneStatusFilter,
+    snapshot,
+    statuses,
+    user_locations,
+    users_per_access_point,
+    zone_facts,
+    zone_status_events,
+    zone_status_notification,
+)
+from mec_orchestrator.model import Zone
+from mec_orchestrator.model.subscription import MecSubscription, SubscriptionApi
+from mec_orchestrator.operator.state import OperatorState
+
+log = logging.getLogger(__name__)
+
+ROOT = "/location/v2"
+
+
+def users_now(state: OperatorState, namespace: str | None = None) -> list[UserLocation]:
+    """The users the engine placed on an access point of a known Zone (of namespace, or all)."""
+    access_points = {
+        ap.id: (ap.zone, ap.location)
+        for ap in state.view.access_points()
+        if ap.location is not None
+    }
+    engine = state.engine
+    return user_locations(
+        engine.index.placements().keys(), engine.access_point_of, access_points, namespace
+    )
+
+
+def measured_facts(state: OperatorState) -> MeasuredFacts:
+    """Best measured RTT per access point from available hosts, budgets, users per AP."""
+    view = state.view
+    available = {h.name for h in view.host_views(exclude_app=None) if h.available}
+    matrix = view.latency
+    best: dict[str, float] = {}
+    sampled: set[tuple[str, str]] = set()
+    for access_point, host in list(matrix.pairs()):
+        if host not in available or not matrix.is_trusted(access_point, host):
+            continue
+        value = matrix.value(access_point, host, LatencyMetric.EWMA)
+        if value is not None and math.isfinite(value):
+            sampled.add((access_point, host))
+            best[access_point] = min(best.get(access_point, math.inf), value)
+    for (access_point, host), value in view.summaries.items():
+        if host in available and (access_point, host) not in sampled and math.isfinite(value):
+            best[access_point] = min(best.get(access_point, math.inf), value)
+    return MeasuredFacts(
+        best_rtt_ms=best,
+        budgets_ms=tuple(view.budgets.values()),
+        users_per_access_point=users_per_access_point(users_now(state)),
+    )
+
+
+def subscription_href(subscription: MecSubscription, public_uri: str, path: str) -> str:
+    """The subscription's URI: the one the API gave it when it was created (kept in its body).
+
+    A MecSubscription made with kubectl has none: then `public_uri` (or nothing) + its path.
+    """
+    links = (subscription.spec.body or {}).get("_links")
+    href = links.get("self", {}).get("href") if isinstance(links, dict) else None
+    if isinstance(href, str) and href:
+        return href
+    namespace = subscription.metadata.namespace or ""
+    name = subscription.metadata.name or ""
+    return f"{public_uri.rstrip('/')}/namespaces/{namespace}{ROOT}/subscriptions/{path}/{name}"
+
+
+def zone_status_filter(subscription: MecSubscription) -> ZoneStatusFilter | None:
+    """What a stored ZoneStatusSubscription asks for; None when its body is not one."""
+    spec = subscription.spec
+    data: dict[str, Any] = dict(spec.body or {})
+    if not data:
+        data = {
+            **(spec.filter or {}),
+            "subscriptionType": spec.subscription_type,
+            "callbackReference": spec.callback_reference,
+        }
+    try:
+        parsed = ZoneStatusSubscription.model_validate(data)
+    except ValidationError as error:
+        log.warning(
+            "subscription %s/%s is not a valid ZoneStatusSubscription: %s",
+            subscription.metadata.namespace,
+            subscription.metadata.name,
+            error.errors()[:3],
+        )
+        return None
+    return ZoneStatusFilter(
+        zone_id=parsed.zone_id,
+        operation_status=statuses(parsed.operation_status),
+        upper_users_zone=parsed.upper_number_of_users_zone_threshold,
+        lower_users_zone=parsed.lower_number_of_users_zone_threshold,
+        upper_users_access_point=parsed.upper_number_of_users_ap_threshold,
+        lower_users_access_point=parsed.lower_number_of_users_ap_threshold,
+    )
+
+
+class ZoneNotifier:
+    """Zone changes -> ZoneStatusNotifications to matching subscriptions (module docstring)."""
+
+    def __init__(self, context: ApiContext) -> None:
+        self._context = context
+        # Zones created in the second the notifier started count as new (timestamps are whole
+        # seconds): a duplicate notification is better than a missed one.
+        self._started = datetime.now(UTC).replace(microsecond=0)
+        self._tail: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.stop = context.state.on_zone_change(self.zone_changed)
+
+    def zone_changed(self, name: str, before: Zone | None, after: Zone | None) -> None:
+        if before is None and after is not None and self._known_at_start(after):
+            return
+        facts = measured_facts(self._context.state)
+        old = snapshot(zone_facts(before, facts)) if before is not None else None
+        new = snapshot(zone_facts(after, facts)) if after is not None else None
+        if old == new:
+            return
+        log.debug("zone %s changed: notifying its ZoneStatusSubscriptions", name)
+        task = asyncio.get_running_loop().create_task(
+            self._notify(self._tail, old, new, datetime.now(UTC)), name=f"zone-status {name}"
+        )
+        self._tail = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _known_at_start(self, zone: Zone) -> bool:
+        created = zone.metadata.creation_timestamp
+        return created is not None and created < self._started
+
+    async def _notify(
+        self,
+        previous: asyncio.Task[None] | None,
+        old: ZoneSnapshot | None,
+        new: ZoneSnapshot | None,
+        at: datetime,
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # keep the order of changes; its failure is its own
+        context = self._context
+        notifier = context.notifier
+        if notifier is None or not context.state.ready:
+            return
+        try:
+            subscriptions = await list_subscriptions(
+                context.state.api, None, subscription_api=SubscriptionApi.LOCATION
+            )
+        except (ApiError, OSError) as error:
+            log.warning("zone status notifications not sent: listing subscriptions: %s", error)
+            return
+        for subscription in subscriptions:
+            spec = subscription.spec
+            if spec.subscription_type != ZoneStatusSubscription.TYPE or spec.is_expired(at):
+                continue
+            wanted = zone_status_filter(subscription)
+            if wanted is None:
+                continue
+            href = subscription_href(subscription, context.settings.public_uri, "zones")
+            for event in zone_status_events(wanted, old, new):
+                body = zone_status_notification(event, href, at)
+                try:
+                    notifier.submit(
+                        spec.callback_reference,
+                        body,
+                        notification_id=f"zsn-{uuid.uuid4().hex}",
+                        subscription_id=f"{subscription.metadata.namespace}/"
+                        f"{subscription.metadata.name}",
+                        api=SubscriptionApi.LOCATION.value,
+                        expires_at=spec.expiry_deadline,
+                    )
+                except (ValueError, RuntimeError) as error:
+                    log.warning("notification to %s not sent: %s", spec.callback_reference, error)
