@@ -22,7 +22,6 @@ from typing import Any
 
 import kopf
 
-from mec_orchestrator.adapters.callbacks import CallbackDelivery
 from mec_orchestrator.adapters.kube.connection import discover
 from mec_orchestrator.api.app import create_app
 from mec_orchestrator.api.server import ApiServer
@@ -39,7 +38,7 @@ async def run_operator(settings: OperatorSettings, api_settings: ApiSettings | N
     state = OperatorState(settings, discover(settings.kubeconfig))
     registry = kopf.OperatorRegistry()
     register(registry, state)
-    notifier = CallbackDelivery()  # MEC_CALLBACKS_* settings
+    notifier = state.notifier  # MEC_CALLBACKS_* settings
     await notifier.start()
     http = ApiServer(
         create_app(state, api_settings or ApiSettings(), notifier),

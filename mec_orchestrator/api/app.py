@@ -9,6 +9,7 @@ Prometheus expect.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -27,7 +28,9 @@ NAMESPACED_ROOT = "/namespaces/{namespace}"
 
 def etsi_routers() -> list[APIRouter]:
     """One router per ETSI API, in the order docs/api.md lists them."""
-    return []
+    from mec_orchestrator.api.routers import app_lcm, app_pkgm, location
+
+    return [app_pkgm.router, app_lcm.router, location.router]
 
 
 def create_app(
@@ -63,10 +66,39 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     if settings.enabled:
+        errors = problems.documented_errors()
         for router in etsi_routers():
-            app.include_router(router)
-            app.include_router(router, prefix=NAMESPACED_ROOT)
+            app.include_router(router, responses=errors)
+            app.include_router(router, prefix=NAMESPACED_ROOT, responses=errors)
+        from mec_orchestrator.api.routers import location
+
+        location.attach(app.state.context)  # MEC 013 zone notifications: Zone changes, watched
+    _document_400_not_422(app)
     return app
+
+
+def _document_400_not_422(app: FastAPI) -> None:
+    """The OpenAPI document says what the API answers: a bad request is a 400 ProblemDetails.
+
+    FastAPI documents its default 422 for every operation with parameters; this API answers 400
+    (problems.install), so the generated document is corrected once, when first asked for.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            for item in document.get("paths", {}).values():
+                for operation in item.values():
+                    if isinstance(operation, dict):
+                        operation.get("responses", {}).pop("422", None)
+            schemas = document.get("components", {}).get("schemas", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(name, None)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _limit_body(app: FastAPI, settings: ApiSettings) -> None:

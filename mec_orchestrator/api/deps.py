@@ -65,8 +65,10 @@ def namespace(request: Request, ctx: Context) -> str:
     if named is None:
         return ctx.settings.default_namespace
     if not isinstance(named, str) or len(named) > 63 or not _DNS_LABEL.match(named):
+        # No namespace can have that name: nothing is there (every ETSI operation documents 404,
+        # not all document 400).
         raise ProblemError(
-            400, "Bad Request", f"path.namespace: {named!r} is not a namespace name (RFC 1123)"
+            404, "Not Found", f"path.namespace: {named!r} is not a namespace name (RFC 1123)"
         )
     return named
 

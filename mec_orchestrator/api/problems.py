@@ -59,6 +59,7 @@ ERROR_STATUSES = {
     409: "Conflict: the resource is not in a state that allows this call",
     413: "Payload Too Large",
     415: "Unsupported Media Type",
+    429: "Too Many Requests: the Kubernetes API server asks to slow down (see Retry-After)",
     503: "Service Unavailable: the orchestrator is starting or standing by",
 }
 

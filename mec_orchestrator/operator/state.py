@@ -3,7 +3,8 @@
 One `OperatorState` per operator process holds what the handlers, the app daemons, the latency
 watch and the agent link share: the cluster facts (`ClusterView`), the placement engine (whose
 latency matrix the agents feed and the instance plan reads, and which places users), the app
-daemons' wake-up events, the newest EdgeApp body seen per app and the API client. Callers say
+daemons' wake-up events, the newest EdgeApp body seen per app, the API client and the delivery
+of ETSI notifications. Callers say
 what happened (`app_seen`, `agent_lost`, ...); the state decides what it changes and whom it
 wakes, so no other module writes these fields.
 """
@@ -12,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from mec_orchestrator.adapters.callbacks import CallbackDelivery
 from mec_orchestrator.adapters.kube.connection import ApiClient, Connection
-from mec_orchestrator.decisions.users import PlacementEngine
+from mec_orchestrator.decisions.users import PlacementEngine, PlacementRules
+from mec_orchestrator.model import Zone
 from mec_orchestrator.operator.cluster_view import ClusterView, resource_version
 from mec_orchestrator.operator.settings import OperatorSettings
 
@@ -24,6 +27,9 @@ log = logging.getLogger(__name__)
 
 AppKey = tuple[str, str]
 """(namespace, name) of an EdgeApp."""
+
+ZoneObserver = Callable[[str, Zone | None, Zone | None], None]
+"""Told (zone name, the Zone before, the Zone after) when a Zone changes; None: absent."""
 
 UNLIMITED_USERS = 10_000_000
 """User slots of a host whose EdgeHost sets no `capacity.users` (the CRD's maximum)."""
@@ -41,14 +47,19 @@ class OperatorState:
         self.settings = settings
         self.connection = connection
         self.engine = PlacementEngine()
+        # One delivery of ETSI notifications for the process (the API's subscriptions and the
+        # operator's lifecycle operations); `mec-orchestrator run` starts and stops it.
+        self.notifier = CallbackDelivery()
         self.view = ClusterView(engine=self.engine)
         self._wakeups: dict[AppKey, asyncio.Event] = {}
         self._generations: dict[AppKey, int | None] = {}  # the generation that last woke an app
         # The newest body seen per app: kopf may wake a daemon before its own view of the body
         # is updated, and a daemon that reconciled a stale body would not be woken again.
         self._bodies: dict[AppKey, dict[str, Any]] = {}
+        self._app_changes: dict[AppKey, asyncio.Event] = {}  # set on every event of the app
         self._api: ApiClient | None = None
         self._ready = False
+        self._zone_observers: list[ZoneObserver] = []
 
     # Lifecycle
 
@@ -93,6 +104,9 @@ class OperatorState:
         the work per update for nothing.
         """
         self.view.update_app(*key, body)
+        changed = self._app_changes.get(key)
+        if changed is not None:
+            changed.set()
         if body is None:
             event = self._wakeups.get(key)  # a daemon still running ends on this wake-up
             if event is not None:
@@ -104,6 +118,13 @@ class OperatorState:
         if bool(metadata.get("deletionTimestamp")) or self._generations.get(key) != generation:
             self._generations[key] = generation
             self.kick(*key)
+
+    def app_changes(self, key: AppKey) -> asyncio.Event:
+        """An event set on every watch event of the app, its status writes included.
+
+        Whoever waits for the app's status (lifecycle operations) clears it, then waits.
+        """
+        return self._app_changes.setdefault(key, asyncio.Event())
 
     def note_body(self, key: AppKey, body: Mapping[str, Any]) -> None:
         """Keep body as the app's newest, unless a newer one (by resourceVersion) is kept.
@@ -124,6 +145,9 @@ class OperatorState:
         self._wakeups.pop(key, None)
         self._generations.pop(key, None)
         self._bodies.pop(key, None)
+        changed = self._app_changes.pop(key, None)
+        if changed is not None:
+            changed.set()
         self.view.update_app(*key, None)
 
     # Cluster facts
@@ -135,10 +159,35 @@ class OperatorState:
     def edge_host_seen(self, name: str, body: Mapping[str, Any] | None) -> None:
         if self.view.update_edge_host(name, body):
             self._hosts_changed()
+        else:  # user slots are no instance-plan fact, but the engine needs them
+            self.sync_engine_hosts()
 
     def zone_seen(self, name: str, body: Mapping[str, Any] | None) -> None:
+        before = self.view.zones.get(name)
         if self.view.update_zone(name, body):
             self.kick_all()
+        after = self.view.zones.get(name)
+        if after != before:
+            for observer in list(self._zone_observers):
+                try:
+                    observer(name, before, after)
+                except Exception:  # an observer's bug must not stop the operator's handlers
+                    log.exception("zone observer %r failed on zone %s", observer, name)
+
+    def on_zone_change(self, observer: ZoneObserver) -> Callable[[], None]:
+        """Call observer(name, before, after) on every change of a Zone; returns the undo.
+
+        Observers run in the handler, on the event loop: they must be quick and must not block
+        (schedule work as a task). This is how layers above the operator (the REST API's
+        location notifications) hear of Zones without the operator knowing them.
+        """
+        self._zone_observers.append(observer)
+
+        def remove() -> None:
+            if observer in self._zone_observers:
+                self._zone_observers.remove(observer)
+
+        return remove
 
     # Agents
 
@@ -164,6 +213,22 @@ class OperatorState:
             if user.startswith(prefix):
                 counts[host] = counts.get(host, 0) + 1
         return counts
+
+    def placement_rules(self, namespace: str, app: str) -> PlacementRules:
+        """Where the engine may put a user of the app: a host with a Ready instance of it.
+
+        The budget is the app's one-way `latency.maxMs` as a round trip, since the engine ranks
+        hosts by measured RTT (the instance plan compares RTT / 2 with the one-way budget).
+        """
+        ready = frozenset(
+            seen.instance.host
+            for seen in self.view.observed_instances(namespace, app)
+            if seen.instance.ready
+        )
+        budget = self.view.budgets.get((namespace, app))
+        return PlacementRules(
+            latency_budget_ms=None if budget is None else 2.0 * budget, allowed_hosts=ready
+        )
 
     def _hosts_changed(self) -> None:
         self.sync_engine_hosts()

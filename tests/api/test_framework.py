@@ -102,7 +102,7 @@ async def test_the_api_root_names_the_namespace(open_api: httpx.AsyncClient) -> 
     assert bare.json()["namespace"] == "default"
     named = await open_api.get("/namespaces/team-a/probe/v1/edgeapps")
     assert named.json()["namespace"] == "team-a"
-    body = _is_problem(await open_api.get("/namespaces/Not_A_Name/probe/v1/edgeapps"), 400)
+    body = _is_problem(await open_api.get("/namespaces/Not_A_Name/probe/v1/edgeapps"), 404)
     assert "path.namespace" in body["detail"]
 
 

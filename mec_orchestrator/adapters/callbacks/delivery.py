@@ -145,6 +145,11 @@ class CallbackDelivery:
     def settings(self) -> DeliverySettings:
         return self._settings
 
+    @property
+    def running(self) -> bool:
+        """Started and not stopped: `submit` is accepted."""
+        return self._running
+
     async def start(self) -> None:
         """Open the HTTP client; `submit` is accepted from now until `stop`."""
         if self._client is not None:
