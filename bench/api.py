@@ -39,6 +39,7 @@ from mec_devtools.launch import operator_command, wait_until_ready
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACE = "default"
 APP_D_ID = "bench-appd-0001"
+HOSTS = ("edge-a", "edge-b", "edge-c")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -94,6 +95,7 @@ def edge_app(name: str, lifecycle: str) -> dict[str, Any]:
             "appSoftVersion": "1.0",
             "latency": {"maxMs": 20},
             "lifecycle": lifecycle,
+            "placement": {"hosts": list(HOSTS)},  # as the REST side's selectedMECHostInfo
             "template": template(),
         },
     }
@@ -151,7 +153,10 @@ def rest_instantiate(http: httpx.Client, n: int) -> float:
     )
     created.raise_for_status()
     instance = created.json()["id"]
-    started = http.post(f"/app_lcm/v1/app_instances/{instance}/instantiate", json={})
+    hosts = [{"hostId": host} for host in HOSTS]
+    started = http.post(
+        f"/app_lcm/v1/app_instances/{instance}/instantiate", json={"selectedMECHostInfo": hosts}
+    )
     started.raise_for_status()
     occurrence = started.headers["location"]
 
@@ -190,7 +195,7 @@ def main() -> None:
         cluster = DevCluster(
             DevClusterSettings(state_dir=Path(scratch) / "dc"), lambda m: print(m, file=sys.stderr)
         )
-        info = cluster.up(["edge-a", "edge-b", "edge-c"])
+        info = cluster.up(list(HOSTS))
         operator: subprocess.Popen[bytes] | None = None
         try:
             kubectl = Kubectl(info.binaries["kubectl"], info.kubeconfig)

@@ -68,7 +68,8 @@ async def _round(  # noqa: PLR0917 - one round's inputs
     delays: dict[str, float] = {}
     deadline = time.monotonic() + 30
     while len(delays) < live and time.monotonic() < deadline:
-        lines = log.read_text().splitlines()[seen:]  # noqa: ASYNC240 - the benchmark's own reader
+        text = log.read_text()  # noqa: ASYNC240 - the benchmark's own reader
+        lines = text.split("\n")[:-1][seen:]  # after the last newline a line may be half written
         for line in lines:
             entry: dict[str, Any] = json.loads(line)
             if entry["id"] in submitted and entry["id"] not in delays:
