@@ -353,7 +353,9 @@ def test_failed_temp_only_after_the_timeout_and_says_why(
         assert "not completed within 300 s" in detail
         assert app is not None
         placed = app.condition(PLACED)
-        starting = operation is LcmOperation.INSTANTIATE or target is OperationalState.STARTED
+        starting = operation is LcmOperation.INSTANTIATE or (
+            operation is LcmOperation.OPERATE and target is OperationalState.STARTED
+        )  # the target of an Operate only: a Terminate waits for its instances to go
         if starting and app.current and placed is not None and placed.status is not TRUE:
             assert "Placed says" in detail
     if seconds >= TIMEOUT.total_seconds() and app is not None:
