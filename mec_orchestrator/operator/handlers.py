@@ -17,7 +17,7 @@ from mec_orchestrator.adapters.kube import events, instances
 from mec_orchestrator.adapters.kube.errors import ApiError
 from mec_orchestrator.decisions.instances.manifests import APP_LABEL
 from mec_orchestrator.model import EDGE_HOST_LABEL, GROUP, VERSION, EventReason
-from mec_orchestrator.operator import lcm_ops, metrics
+from mec_orchestrator.operator import lcm_ops, metrics, package_usage
 from mec_orchestrator.operator.kopf_compat import NoDiffBaseStorage
 from mec_orchestrator.operator.reconciler import PackageMissingError, reconcile
 from mec_orchestrator.operator.state import OperatorState
@@ -28,6 +28,7 @@ FINALIZER = "mec.dev/finalizer"
 def register(registry: kopf.OperatorRegistry, state: OperatorState) -> None:  # noqa: PLR0915
     """Attach every handler to `registry`, closing over the operator's `state`."""
     lcm_ops.register(registry, state)  # MEC 010-2 lifecycle operation occurrences
+    package_usage.register(registry, state)  # AppPackages' usageState follows their apps
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:

@@ -18,8 +18,9 @@ from typing import Any
 
 from mec_orchestrator.adapters.callbacks import CallbackDelivery
 from mec_orchestrator.adapters.kube.connection import ApiClient, Connection
+from mec_orchestrator.decisions.packages.usage import PackageKey, usage_changes
 from mec_orchestrator.decisions.users import PlacementEngine, PlacementRules
-from mec_orchestrator.model import Zone
+from mec_orchestrator.model import UsageState, Zone
 from mec_orchestrator.operator.cluster_view import ClusterView, resource_version
 from mec_orchestrator.operator.settings import OperatorSettings
 
@@ -57,6 +58,8 @@ class OperatorState:
         # is updated, and a daemon that reconciled a stale body would not be woken again.
         self._bodies: dict[AppKey, dict[str, Any]] = {}
         self._app_changes: dict[AppKey, asyncio.Event] = {}  # set on every event of the app
+        self._package_refs: dict[AppKey, str] = {}  # EdgeApp -> the AppPackage it names
+        self._package_usage: dict[PackageKey, UsageState | None] = {}  # as last seen or written
         self._api: ApiClient | None = None
         self._ready = False
         self._zone_observers: list[ZoneObserver] = []
@@ -188,6 +191,35 @@ class OperatorState:
                 self._zone_observers.remove(observer)
 
         return remove
+
+    # AppPackages' usage (MEC 010-2 usageState follows the EdgeApps that name a package)
+
+    def package_ref_seen(self, key: AppKey, body: Mapping[str, Any] | None) -> None:
+        """An EdgeApp event (None: deleted): note which package it names, if any."""
+        spec = (body or {}).get("spec") or {}
+        name = (spec.get("appPackageRef") or {}).get("name")
+        deleting = bool((body or {}).get("metadata", {}).get("deletionTimestamp"))
+        if body is None or deleting or not isinstance(name, str):
+            self._package_refs.pop(key, None)
+        else:
+            self._package_refs[key] = name
+
+    def package_seen(self, key: PackageKey, body: Mapping[str, Any] | None) -> None:
+        """An AppPackage event (None: deleted): note its recorded usage state."""
+        if body is None:
+            self._package_usage.pop(key, None)
+            return
+        recorded = (body.get("status") or {}).get("usageState")
+        known = {u.value: u for u in UsageState}
+        self._package_usage[key] = known.get(recorded) if isinstance(recorded, str) else None
+
+    def package_usage_due(self) -> dict[PackageKey, UsageState]:
+        """Packages whose recorded usage state is not what their users make it."""
+        return usage_changes(self._package_usage, self._package_refs)
+
+    def package_usage_written(self, key: PackageKey, usage: UsageState) -> None:
+        if key in self._package_usage:
+            self._package_usage[key] = usage
 
     # Agents
 
