@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
+from mec_orchestrator.adapters.kube import objects
 from mec_orchestrator.adapters.kube.status import merge_patch
 from mec_orchestrator.model import GROUP, VERSION
 
@@ -30,44 +30,19 @@ async def create_edgeapp(
     api: client.ApiClient, namespace: str, body: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Create the EdgeApp (strict field validation); the object as stored, name generated."""
-    created: dict[str, Any] = await client.CustomObjectsApi(api).create_namespaced_custom_object(
-        GROUP, VERSION, namespace, EDGEAPPS, dict(body), field_validation="Strict"
-    )
-    return created
+    return await objects.create_object(api, EDGEAPPS, namespace, body)
 
 
 async def get_edgeapp(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
     """The EdgeApp namespace/name as stored, or None when there is none."""
-    try:
-        body: dict[str, Any] = await client.CustomObjectsApi(api).get_namespaced_custom_object(
-            GROUP, VERSION, namespace, EDGEAPPS, name
-        )
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
-    return body
+    return await objects.get_object(api, EDGEAPPS, namespace, name)
 
 
 async def _list(
     api: client.ApiClient, namespace: str, plural: str, field_selector: str = ""
 ) -> list[dict[str, Any]]:
-    custom = client.CustomObjectsApi(api)
-    found: list[dict[str, Any]] = []
-    token: str | None = None
-    while True:
-        args: dict[str, Any] = {"limit": 500}
-        if field_selector:
-            args["field_selector"] = field_selector
-        if token:
-            args["_continue"] = token
-        page: dict[str, Any] = await custom.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, plural, **args
-        )
-        found.extend(page.get("items", []))
-        token = page.get("metadata", {}).get("continue")
-        if not token:
-            return sorted(found, key=lambda item: item.get("metadata", {}).get("name", ""))
+    found = await objects.list_objects(api, plural, namespace, field_selector=field_selector)
+    return sorted(found, key=lambda item: item.get("metadata", {}).get("name", ""))
 
 
 async def list_edgeapps(api: client.ApiClient, namespace: str) -> list[dict[str, Any]]:
@@ -93,21 +68,9 @@ async def delete_edgeapp(
     api: client.ApiClient, namespace: str, name: str, resource_version: str | None
 ) -> bool:
     """Delete the EdgeApp (only if still at resource_version, else 409); False if there was none."""
-    options = client.V1DeleteOptions(
-        preconditions=client.V1Preconditions(resource_version=resource_version)
-        if resource_version is not None
-        else None,
-        propagation_policy="Background",
+    return await objects.delete_object(
+        api, EDGEAPPS, namespace, name, resource_version=resource_version, background=True
     )
-    try:
-        await client.CustomObjectsApi(api).delete_namespaced_custom_object(
-            GROUP, VERSION, namespace, EDGEAPPS, name, body=options
-        )
-    except ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
 
 
 async def find_app_packages(

@@ -18,11 +18,11 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from mec_orchestrator.adapters.kube import objects
 from mec_orchestrator.decisions.instances.manifests import APP_LABEL, UNNEEDED_SINCE_LABEL
 from mec_orchestrator.decisions.instances.views import ObservedInstance
 from mec_orchestrator.model import EDGE_HOST_LABEL
 
-FIELD_MANAGER = "mec-orchestrator"
 HASH_LABEL = "mec.dev/manifest-hash"
 SERVICE_HASH_LABEL = "mec.dev/service-hash"
 
@@ -51,35 +51,19 @@ def _unneeded_since(labels: Mapping[str, str]) -> datetime | None:
     return datetime.fromtimestamp(int(text), UTC) if text.isdigit() else None
 
 
-async def _apply(api: client.ApiClient, path: str, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Server-side apply; the object as stored."""
-    stored: dict[str, Any] = await api.call_api(
-        path,
-        "PATCH",
-        query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-        header_params={
-            "Content-Type": "application/apply-patch+yaml",
-            "Accept": "application/json",
-        },
-        body=manifest,
-        auth_settings=["BearerToken"],
-        response_types_map={200: "object", 201: "object"},
-        _return_http_data_only=True,
-    )
-    return stored
-
-
 async def apply_deployment(api: client.ApiClient, manifest: dict[str, Any]) -> dict[str, Any]:
     """Apply an instance's Deployment; the Deployment as stored (with its new generation)."""
     meta = manifest["metadata"]
-    return await _apply(
+    return await objects.apply(
         api, f"/apis/apps/v1/namespaces/{meta['namespace']}/deployments/{meta['name']}", manifest
     )
 
 
 async def apply_service(api: client.ApiClient, manifest: dict[str, Any]) -> None:
     meta = manifest["metadata"]
-    await _apply(api, f"/api/v1/namespaces/{meta['namespace']}/services/{meta['name']}", manifest)
+    await objects.apply(
+        api, f"/api/v1/namespaces/{meta['namespace']}/services/{meta['name']}", manifest
+    )
 
 
 async def delete_instance(api: client.ApiClient, namespace: str, name: str) -> None:

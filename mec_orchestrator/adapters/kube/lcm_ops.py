@@ -14,6 +14,7 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from mec_orchestrator.adapters.kube import objects
 from mec_orchestrator.adapters.kube.status import merge_patch
 from mec_orchestrator.model import (
     GROUP,
@@ -33,44 +34,26 @@ def _path(namespace: str, name: str) -> str:
 
 async def create_op_occ(api: client.ApiClient, namespace: str, occ: AppLcmOpOcc) -> AppLcmOpOcc:
     """Create the occurrence (its name generated from metadata.generateName); as stored."""
-    created: dict[str, Any] = await client.CustomObjectsApi(api).create_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, occ.to_dict(), field_validation="Strict"
+    return AppLcmOpOcc.model_validate(
+        await objects.create_object(api, PLURAL, namespace, occ.to_dict())
     )
-    return AppLcmOpOcc.model_validate(created)
 
 
 async def get_op_occ(api: client.ApiClient, namespace: str, name: str) -> AppLcmOpOcc | None:
     """The occurrence namespace/name as stored, or None when there is none."""
-    try:
-        body: dict[str, Any] = await client.CustomObjectsApi(api).get_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name
-        )
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
-    return AppLcmOpOcc.model_validate(body)
+    body = await objects.get_object(api, PLURAL, namespace, name)
+    return AppLcmOpOcc.model_validate(body) if body is not None else None
 
 
 async def list_op_occs(
     api: client.ApiClient, namespace: str, app_instance: str | None = None
 ) -> list[AppLcmOpOcc]:
     """The occurrences of the namespace (of one app instance if given), oldest first."""
-    custom = client.CustomObjectsApi(api)
     selector = f"{APP_INSTANCE_LABEL}={app_instance}" if app_instance else ""
-    found: list[AppLcmOpOcc] = []
-    token: str | None = None
-    while True:
-        args: dict[str, Any] = {"limit": 500, "label_selector": selector}
-        if token:
-            args["_continue"] = token
-        page: dict[str, Any] = await custom.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, **args
-        )
-        found.extend(AppLcmOpOcc.model_validate(item) for item in page.get("items", []))
-        token = page.get("metadata", {}).get("continue")
-        if not token:
-            break
+    found = [
+        AppLcmOpOcc.model_validate(item)
+        for item in await objects.list_objects(api, PLURAL, namespace, label_selector=selector)
+    ]
     return sorted(
         found,
         key=lambda o: (o.metadata.creation_timestamp is None, o.metadata.creation_timestamp,
@@ -80,13 +63,7 @@ async def list_op_occs(
 
 async def delete_op_occ(api: client.ApiClient, namespace: str, name: str) -> None:
     """Delete the occurrence (gone already is fine)."""
-    try:
-        await client.CustomObjectsApi(api).delete_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name
-        )
-    except ApiException as error:
-        if error.status != 404:
-            raise
+    await objects.delete_object(api, PLURAL, namespace, name)
 
 
 async def write_op_occ_status(

@@ -22,14 +22,15 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from mec_common.patterns import IDENTIFIER
+from mec_orchestrator.adapters.kube import objects
 from mec_orchestrator.adapters.kube.status import merge_patch
 from mec_orchestrator.decisions.packages.names import app_d_id_label, is_package_name
 from mec_orchestrator.model import GROUP, VERSION
 from mec_orchestrator.model.apppackage import APP_D_ID_LABEL, PACKAGE_LABEL
 
 PLURAL = "apppackages"
+EDGEAPPS = "edgeapps"
 CHUNK_BYTES = 768 * 1024
-FIELD_MANAGER = "mec-orchestrator"
 CHUNK_KEY = "chunk"
 APPD_KEY = "appd.json"
 
@@ -50,39 +51,16 @@ async def read_app_package(
     api: client.ApiClient, namespace: str, name: str
 ) -> dict[str, Any] | None:
     """The AppPackage namespace/name as stored, or None when there is none."""
-    try:
-        body: dict[str, Any] = await client.CustomObjectsApi(api).get_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name
-        )
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
-    return body
+    return await objects.get_object(api, PLURAL, namespace, name)
 
 
 async def list_app_packages(
     api: client.ApiClient, namespace: str, label_selector: str = "", field_selector: str = ""
 ) -> list[dict[str, Any]]:
     """The AppPackages of namespace (matching the selectors), sorted by creation then name."""
-    custom = client.CustomObjectsApi(api)
-    found: list[dict[str, Any]] = []
-    token: str | None = None
-    while True:
-        args: dict[str, Any] = {
-            "label_selector": label_selector,
-            "field_selector": field_selector,
-            "limit": 500,
-        }
-        if token:
-            args["_continue"] = token
-        page: dict[str, Any] = await custom.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, **args
-        )
-        found.extend(page.get("items", []))
-        token = page.get("metadata", {}).get("continue")
-        if not token:
-            break
+    found = await objects.list_objects(
+        api, PLURAL, namespace, label_selector=label_selector, field_selector=field_selector
+    )
     return sorted(
         found,
         key=lambda p: (
@@ -135,10 +113,7 @@ async def create_app_package(
     api: client.ApiClient, namespace: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     """Create the AppPackage (strict field validation); the object as stored."""
-    created: dict[str, Any] = await client.CustomObjectsApi(api).create_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, body, field_validation="Strict"
-    )
-    return created
+    return await objects.create_object(api, PLURAL, namespace, body)
 
 
 def _with_version(patch: Mapping[str, Any], resource_version: str | None) -> dict[str, Any]:
@@ -178,54 +153,26 @@ async def delete_app_package(
 
     With resource_version, only the version that was read is deleted (ApiError 409 otherwise).
     """
-    options = client.V1DeleteOptions(
-        propagation_policy="Background",
-        preconditions=client.V1Preconditions(resource_version=resource_version)
-        if resource_version
-        else None,
+    return await objects.delete_object(
+        api, PLURAL, namespace, name, resource_version=resource_version or None, background=True
     )
-    try:
-        await client.CustomObjectsApi(api).delete_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name, body=options
-        )
-    except ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
 
 
 async def package_users(api: client.ApiClient, namespace: str, name: str) -> list[str]:
     """Names of the EdgeApps of namespace whose spec.appPackageRef.name is the package."""
-    listed: dict[str, Any] = await client.CustomObjectsApi(api).list_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        "edgeapps",
-        field_selector=f"spec.appPackageRef.name={name}",
+    listed = await objects.list_objects(
+        api, EDGEAPPS, namespace, field_selector=f"spec.appPackageRef.name={name}"
     )
-    return sorted(item["metadata"]["name"] for item in listed.get("items", []))
+    return sorted(item["metadata"]["name"] for item in listed)
 
 
 async def packages_in_use(api: client.ApiClient, namespace: str) -> dict[str, list[str]]:
     """Package name -> the EdgeApps of namespace that refer to it (only packages in use)."""
-    custom = client.CustomObjectsApi(api)
     users: dict[str, list[str]] = {}
-    token: str | None = None
-    while True:
-        args: dict[str, Any] = {"limit": 500}
-        if token:
-            args["_continue"] = token
-        page: dict[str, Any] = await custom.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, "edgeapps", **args
-        )
-        for item in page.get("items", []):
-            ref = (item.get("spec", {}).get("appPackageRef") or {}).get("name")
-            if ref:
-                users.setdefault(ref, []).append(item["metadata"]["name"])
-        token = page.get("metadata", {}).get("continue")
-        if not token:
-            break
+    for item in await objects.list_objects(api, EDGEAPPS, namespace):
+        ref = (item.get("spec", {}).get("appPackageRef") or {}).get("name")
+        if ref:
+            users.setdefault(ref, []).append(item["metadata"]["name"])
     return users
 
 
@@ -253,18 +200,8 @@ def _owned(package: Mapping[str, Any], name: str, namespace: str) -> dict[str, A
 
 async def _apply(api: client.ApiClient, manifest: dict[str, Any]) -> None:
     meta = manifest["metadata"]
-    await api.call_api(
-        f"/api/v1/namespaces/{meta['namespace']}/configmaps/{meta['name']}",
-        "PATCH",
-        query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-        header_params={
-            "Content-Type": "application/apply-patch+yaml",
-            "Accept": "application/json",
-        },
-        body=manifest,
-        auth_settings=["BearerToken"],
-        response_types_map={200: "object", 201: "object"},
-        _return_http_data_only=True,
+    await objects.apply(
+        api, f"/api/v1/namespaces/{meta['namespace']}/configmaps/{meta['name']}", manifest
     )
 
 

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -34,10 +33,12 @@ from mec_orchestrator.adapters.kube.auth import Access
 from mec_orchestrator.adapters.kube.connection import ApiClient
 from mec_orchestrator.adapters.kube.errors import ApiError
 from mec_orchestrator.adapters.kube.subscriptions import (
+    create_subscription_named_by,
     delete_subscription,
-    get_subscription,
     list_subscriptions,
+    replace_subscription_spec,
 )
+from mec_orchestrator.api import etsi
 from mec_orchestrator.api.deps import (
     ApiContext,
     Caller,
@@ -54,18 +55,16 @@ from mec_orchestrator.api.problems import (
     bad_request,
     not_found,
 )
+from mec_orchestrator.api.schemas.common import LinkType, TimeStamp
 from mec_orchestrator.api.schemas.location import (
     SUBSCRIPTION_KINDS,
     AccessPointInfo,
     AccessPointList,
-    LinkType,
     LocationInfo,
     NotificationSubscriptionList,
     SubscriptionBase,
     SubscriptionKind,
-    SubscriptionLink,
     TerminalDistance,
-    TimeStamp,
     UserInfo,
     UserList,
     ZoneInfo,
@@ -79,7 +78,6 @@ from mec_orchestrator.decisions.location import (
     etsi_test_notification,
     filter_users,
     from_timestamp,
-    timestamp,
     zone_facts,
 )
 from mec_orchestrator.model import GROUP
@@ -125,41 +123,20 @@ def attach(context: ApiContext) -> ZoneNotifier:
 
 
 def _base(request: Request, public_uri: str) -> str:
-    """The API root as the client reached it (with /namespaces/{ns} if it used that)."""
-    path = request.url.path
-    prefix = path[: path.index(ROOT)] if ROOT in path else ""
-    origin = public_uri.rstrip("/") or f"{request.url.scheme}://{request.url.netloc}"
-    return f"{origin}{prefix}{ROOT}"
+    return etsi.base(request, public_uri, ROOT)
 
 
 def _answer(root: str, content: Any, status: int = 200, **headers: str) -> JSONResponse:
     return JSONResponse({root: content}, status_code=status, headers=headers or None)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-@asynccontextmanager
-async def _kube(namespace: str | None) -> AsyncIterator[None]:
-    """API server errors as ProblemDetails (a missing namespace, a refused write)."""
-    try:
-        yield
-    except ApiError as error:
-        if error.status == 404 and namespace is not None:
-            raise not_found(f"namespace {namespace} (or the subscription)") from None
-        if error.status in (400, 422):
-            raise bad_request(f"the API server refused the subscription: {error.reason}") from None
-        if error.status == 429:  # the API server is busy or its storage is starting
-            headers: Any = error.headers or {}
-            retry = str(headers.get("Retry-After", "1"))
-            raise ProblemError(
-                429,
-                "Too Many Requests",
-                "the API server asks to retry later",
-                {"Retry-After": retry},
-            ) from None
-        raise
+def _kube(namespace: str | None) -> AbstractAsyncContextManager[None]:
+    """API server errors as ProblemDetails; a 409 passes (the callers retry or answer it)."""
+    return etsi.kube_problems(
+        "the subscription",
+        missing=None if namespace is None else f"namespace {namespace} (or the subscription)",
+        conflicts=False,
+    )
 
 
 async def _zones_allowed(ctx: Context, who: Caller, ns: Namespace) -> None:
@@ -317,7 +294,7 @@ def _user_info(user: UserLocation, base: str, at: datetime) -> UserInfo:
         access_point_id=user.access_point,
         zone_id=user.zone,
         resource_url=f"{base}/queries/users?address={quote(user.address, safe='')}",
-        timestamp=TimeStamp.model_validate(timestamp(at)),
+        timestamp=TimeStamp.of(at),
         location_info=LocationInfo(latitude=[user.location[0]], longitude=[user.location[1]]),
     )
 
@@ -340,7 +317,7 @@ async def users_get(
         access_points=access_point_id or (),
         addresses=address or (),
     )
-    now = _now()
+    now = etsi.now()
     body = UserList(
         user=[_user_info(u, base, now) for u in users], resource_url=f"{base}/queries/users"
     )
@@ -383,7 +360,7 @@ async def distance_get(
         there = known[addresses[-1]].location
     body = TerminalDistance(
         distance=distance_m(here, there),
-        timestamp=TimeStamp.model_validate(timestamp(_now())),
+        timestamp=TimeStamp.of(etsi.now()),
     )
     return _answer("terminalDistance", body.etsi())
 
@@ -405,7 +382,7 @@ def _validated(kind: SubscriptionKind, raw: Any) -> tuple[SubscriptionBase, dict
         deadline = from_timestamp(
             chosen.expiry_deadline.seconds, chosen.expiry_deadline.nano_seconds
         )
-        if deadline <= _now():
+        if deadline <= etsi.now():
             raise bad_request(f"body.{chosen.root()}.expiryDeadline: the time has already passed")
     return chosen, sent
 
@@ -448,15 +425,11 @@ async def _find(
     api: ApiClient, namespace: str, kind: SubscriptionKind, subscription_id: str
 ) -> MecSubscription:
     """The subscription of this resource, or 404."""
-    found = None
-    if _is_label(subscription_id):
-        async with _kube(namespace):
-            found = await get_subscription(api, namespace, subscription_id)
-    if (
-        found is None
-        or found.spec.api is not SubscriptionApi.LOCATION
-        or kind.by_type(found.spec.subscription_type) is None
-    ):
+    async with _kube(namespace):
+        found = await etsi.find_subscription(
+            api, namespace, subscription_id, SubscriptionApi.LOCATION, valid=_is_label
+        )
+    if found is None or kind.by_type(found.spec.subscription_type) is None:
         raise not_found(f"subscription {subscription_id!r} in {ROOT}/subscriptions/{kind.path}")
     return found
 
@@ -468,17 +441,13 @@ def _is_label(value: str) -> bool:
 def _test_notification(ctx: ApiContext, subscription: MecSubscription, href: str) -> None:
     if ctx.notifier is None:
         return
-    try:
-        ctx.notifier.submit(
-            subscription.spec.callback_reference,
-            etsi_test_notification(href),
-            notification_id=f"test-{uuid.uuid4().hex}",
-            subscription_id=f"{subscription.metadata.namespace}/{subscription.metadata.name}",
-            api=SubscriptionApi.LOCATION.value,
-            expires_at=subscription.spec.expiry_deadline,
-        )
-    except (ValueError, RuntimeError) as error:
-        log.warning("test notification not sent: %s", error)
+    etsi.submit(
+        ctx.notifier,
+        subscription,
+        etsi_test_notification(href),
+        notification_id=f"test-{uuid.uuid4().hex}",
+        what="test notification",
+    )
 
 
 async def _same_correlator(
@@ -549,19 +518,18 @@ def _subscription_routes(kind: SubscriptionKind) -> None:  # noqa: PLR0915
                 found = await list_subscriptions(
                     ctx.api(), ns, subscription_api=SubscriptionApi.LOCATION
                 )
-        now = _now()
+        now = etsi.now()
         types = {t.TYPE for t in wanted}
-        links = [
-            SubscriptionLink(
-                href=_href(base, kind, s.metadata.name or ""),
-                subscription_type=s.spec.subscription_type,
-            )
-            for s in found
-            if s.spec.subscription_type in types
-            and not s.spec.is_expired(now)
-            and (zone_id is None or (s.spec.filter or {}).get("zoneId") == zone_id)
-            and (address is None or (s.spec.filter or {}).get("address") == address)
-        ]
+        links = etsi.subscription_links(
+            found,
+            lambda name: _href(base, kind, name),
+            lambda s: (
+                s.spec.subscription_type in types
+                and not s.spec.is_expired(now)
+                and (zone_id is None or (s.spec.filter or {}).get("zoneId") == zone_id)
+                and (address is None or (s.spec.filter or {}).get("address") == address)
+            ),
+        )
         body = NotificationSubscriptionList(
             subscription=links, resource_url=LinkType(href=f"{base}{collection}")
         )
@@ -581,21 +549,16 @@ def _subscription_routes(kind: SubscriptionKind) -> None:  # noqa: PLR0915
         api = ctx.api()
         base = _base(request, ctx.settings.public_uri)
         created = await _same_correlator(api, ns, chosen)
-        attempt = 0
-        while created is None:
-            attempt += 1
-            name = f"sub-{secrets.token_hex(5)}"
-            try:
-                async with _kube(ns):
-                    created = await kube.create_named_subscription(
-                        api, ns, name, _spec(chosen, sent, _href(base, kind, name))
-                    )
-            except ApiError as error:
-                if error.status != 409 or attempt >= NAME_ATTEMPTS:
-                    raise
-            else:
-                if chosen.request_test_notification:
-                    _test_notification(ctx, created, _href(base, kind, name))
+        if created is None:
+            async with _kube(ns):
+                created = await create_subscription_named_by(
+                    api,
+                    ns,
+                    lambda name: _spec(chosen, sent, _href(base, kind, name)),
+                    attempts=NAME_ATTEMPTS,
+                )
+            if chosen.request_test_notification:
+                _test_notification(ctx, created, _href(base, kind, created.metadata.name or ""))
         href = _href(base, kind, created.metadata.name or "")
         return _answer(
             _root(created.spec.subscription_type),
@@ -639,7 +602,7 @@ def _subscription_routes(kind: SubscriptionKind) -> None:  # noqa: PLR0915
             spec = _spec(chosen, sent, stored_href or _href(base, kind, sid))
             try:
                 async with _kube(ns):
-                    replaced = await kube.replace_subscription_spec(api, current, spec)
+                    replaced = await replace_subscription_spec(api, current, spec)
             except ApiError as error:
                 if error.status == 409 and attempt < WRITE_ATTEMPTS:
                     continue  # changed since read: read it again

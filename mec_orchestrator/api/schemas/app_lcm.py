@@ -16,7 +16,13 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from mec_common.patterns import DNS_LABEL, IDENTIFIER
 from mec_orchestrator.api.problems import ProblemDetails
-from mec_orchestrator.api.schemas.app_pkgm import EtsiModel, EtsiRequest, LinkType
+from mec_orchestrator.api.schemas.common import (
+    EtsiModel,
+    EtsiRequest,
+    LinkType,
+    SubscriptionLinks,
+    TimeStamp,
+)
 from mec_orchestrator.model.subscription import check_callback_reference
 
 _DNS_LABEL = re.compile(DNS_LABEL)
@@ -197,13 +203,6 @@ class CancelModeRequest(EtsiRequest):
 
 
 # -- responses -----------------------------------------------------------------------------------
-
-
-class TimeStamp(EtsiModel):
-    """TimeStamp (6.2.5.4): Unix seconds and nanoseconds."""
-
-    seconds: int
-    nano_seconds: int = Field(alias="nanoSeconds")
 
 
 class AppInstanceLinks(EtsiModel):
@@ -468,16 +467,6 @@ SUBSCRIPTION_REQUESTS: dict[str, type[LcmSubscriptionRequest]] = {
 }
 """subscriptionType -> the request type (AppInstanceSubscriptionType)."""
 WRAPPERS = frozenset(request.__name__ for request in SUBSCRIPTION_REQUESTS.values())
-
-
-class SubscriptionLink(EtsiModel):
-    href: str
-    subscription_type: str = Field(alias="subscriptionType")
-
-
-class SubscriptionLinks(EtsiModel):
-    self_: LinkType = Field(alias="self")
-    subscriptions: list[SubscriptionLink] | None = None
 
 
 class AppInstanceSubscriptionLinkList(EtsiModel):

@@ -9,12 +9,18 @@ absent attributes.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mec_orchestrator.api.problems import ProblemDetails
+from mec_orchestrator.api.schemas.common import (
+    EtsiModel,
+    EtsiRequest,
+    LinkType,
+    SubscriptionLinks,
+)
 from mec_orchestrator.decisions.packages.archive import normalise_algorithm
 from mec_orchestrator.model.subscription import check_callback_reference
 
@@ -22,30 +28,6 @@ HASH_LENGTHS = {"SHA-256": 64, "SHA-512": 128}
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 OperationalStateName = Literal["ENABLED", "DISABLED"]
-
-
-class EtsiModel(BaseModel):
-    """An ETSI data type: attributes by their ETSI names, unknown ones refused."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True)
-
-    def etsi(self) -> dict[str, Any]:
-        """The JSON body: ETSI names, absent attributes left out."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-class EtsiRequest(EtsiModel):
-    """A request body, also accepted inside the generator's `{"<Type>": {...}}` wrapper."""
-
-    WRAPPER: ClassVar[str] = ""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _unwrap(cls, data: Any) -> Any:
-        wrapper = cls.WRAPPER or cls.__name__
-        if isinstance(data, dict) and set(data) == {wrapper} and isinstance(data[wrapper], dict):
-            return data[wrapper]
-        return data
 
 
 class Checksum(EtsiModel):
@@ -116,10 +98,6 @@ class AppPkgInfoModifications(EtsiRequest):
     """AppPkgInfoModifications (6.2.3.8): the new operational state."""
 
     operational_state: OperationalStateName = Field(alias="operationalState")
-
-
-class LinkType(EtsiModel):
-    href: str
 
 
 class AppPkgLinks(EtsiModel):
@@ -229,17 +207,7 @@ class AppPkgSubscriptionInfo(EtsiModel):
     links: AppPkgSubscriptionLinks = Field(alias="_links")
 
 
-class SubscriptionLink(EtsiModel):
-    href: str
-    subscription_type: str = Field(alias="subscriptionType")
-
-
-class SubscriptionListLinks(EtsiModel):
-    self_: LinkType = Field(alias="self")
-    subscriptions: list[SubscriptionLink] | None = None
-
-
 class AppPkgSubscriptionLinkList(EtsiModel):
     """AppPkgSubscriptionLinkList (6.2.3.5): the subscriptions of the requestor."""
 
-    links: SubscriptionListLinks = Field(alias="_links")
+    links: SubscriptionLinks = Field(alias="_links")

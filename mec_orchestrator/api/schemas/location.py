@@ -18,14 +18,12 @@ from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import (
     AfterValidator,
-    AliasChoices,
-    BaseModel,
-    ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
 
+from mec_orchestrator.api.schemas.common import EtsiModel, LinkType, SubscriptionLink, TimeStamp
 from mec_orchestrator.model.subscription import CALLBACK_MAX_LENGTH, check_callback_reference
 from mec_orchestrator.model.zone import ConnectionType, OperationStatus
 
@@ -35,31 +33,7 @@ PERIODIC_LIMIT_SECONDS = 8_639_999
 """reportingAmount x reportingInterval must not exceed this (99 days, 23:59:59)."""
 
 
-class EtsiModel(BaseModel):
-    """An ETSI data type: attributes by their ETSI names, unknown ones refused."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True)
-
-    def etsi(self) -> dict[str, Any]:
-        """The JSON body: ETSI names, absent attributes left out."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
 # -- shared ------------------------------------------------------------------------------------
-
-
-class TimeStamp(EtsiModel):
-    """TimeStamp (6.5.2): Unix seconds and nanoseconds (`nanoseconds` accepted too)."""
-
-    seconds: Annotated[int, Field(ge=0, le=2**32 - 1)]
-    nano_seconds: Annotated[int, Field(ge=0, le=999_999_999)] = Field(
-        validation_alias=AliasChoices("nanoSeconds", "nanoseconds"),
-        serialization_alias="nanoSeconds",
-    )
-
-
-class LinkType(EtsiModel):
-    href: str
 
 
 class Links(EtsiModel):
@@ -138,11 +112,6 @@ class TerminalDistance(EtsiModel):
     distance: int
     accuracy: int | None = None
     timestamp: TimeStamp | None = None
-
-
-class SubscriptionLink(EtsiModel):
-    href: str
-    subscription_type: str = Field(alias="subscriptionType")
 
 
 class NotificationSubscriptionList(EtsiModel):
