@@ -30,7 +30,6 @@ from fastapi import Query, Request
 from fastapi.responses import JSONResponse
 
 from mec_common.patterns import DNS_SUBDOMAIN
-from mec_orchestrator.adapters.callbacks import CallbackDelivery
 from mec_orchestrator.adapters.kube import subscriptions as kube_subscriptions
 from mec_orchestrator.adapters.kube.connection import ApiClient
 from mec_orchestrator.adapters.kube.errors import ApiError
@@ -229,32 +228,3 @@ def subscription_links(
         for s in found
         if keep(s)
     ]
-
-
-def submit(
-    notifier: CallbackDelivery,
-    subscription: MecSubscription,
-    body: Mapping[str, Any],
-    *,
-    notification_id: str,
-    what: str,
-) -> bool:
-    """Queue a notification to the subscription's callback; False (logged) when refused.
-
-    Delivery is asynchronous (queued, retried): a refusal here (a full queue, a callback the
-    delivery will not call) is logged, never answered to the client whose call caused it.
-    """
-    spec, meta = subscription.spec, subscription.metadata
-    try:
-        notifier.submit(
-            spec.callback_reference,
-            body,
-            notification_id=notification_id,
-            subscription_id=f"{meta.namespace}/{meta.name}",
-            api=spec.api.value,
-            expires_at=spec.expiry_deadline,
-        )
-    except (ValueError, RuntimeError) as error:
-        log.warning("%s not sent to subscription %s/%s: %s", what, meta.namespace, meta.name, error)
-        return False
-    return True

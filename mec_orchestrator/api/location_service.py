@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mec_orchestrator.adapters.callbacks import notify_subscriber
 from mec_orchestrator.adapters.kube.errors import ApiError
 from mec_orchestrator.adapters.kube.subscriptions import list_subscriptions
 from mec_orchestrator.api.deps import ApiContext
@@ -196,15 +197,10 @@ class ZoneNotifier:
             href = subscription_href(subscription, context.settings.public_uri, "zones")
             for event in zone_status_events(wanted, old, new):
                 body = zone_status_notification(event, href, at)
-                try:
-                    notifier.submit(
-                        spec.callback_reference,
-                        body,
-                        notification_id=f"zsn-{uuid.uuid4().hex}",
-                        subscription_id=f"{subscription.metadata.namespace}/"
-                        f"{subscription.metadata.name}",
-                        api=SubscriptionApi.LOCATION.value,
-                        expires_at=spec.expiry_deadline,
-                    )
-                except (ValueError, RuntimeError) as error:
-                    log.warning("notification to %s not sent: %s", spec.callback_reference, error)
+                notify_subscriber(
+                    notifier,
+                    subscription,
+                    body,
+                    notification_id=f"zsn-{uuid.uuid4().hex}",
+                    what="ZoneStatusNotification",
+                )

@@ -31,7 +31,7 @@ import kopf
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mec_orchestrator.adapters.callbacks import CallbackDelivery
+from mec_orchestrator.adapters.callbacks import CallbackDelivery, notify_subscriber
 from mec_orchestrator.adapters.kube import edgeapps, instances, lcm_ops, packages, subscriptions
 from mec_orchestrator.adapters.kube.connection import ApiClient
 from mec_orchestrator.adapters.kube.errors import ApiError
@@ -157,18 +157,10 @@ async def notify(
             op_occ_href=f"{root}/app_lcm_op_occs/{event.op_occ_id}" if event.op_occ_id else None,
             at=now,
         )
-        try:
-            delivery.submit(
-                spec.callback_reference,
-                body,
-                notification_id=notification_id,
-                subscription_id=f"{namespace}/{name}",
-                api=SubscriptionApi.APP_LCM.value,
-                expires_at=spec.expiry_deadline,
-            )
+        if notify_subscriber(
+            delivery, subscription, body, notification_id=notification_id, what=event.kind
+        ):
             sent += 1
-        except (ValueError, RuntimeError) as error:
-            log.warning("%s not sent to %s/%s: %s", event.kind, namespace, name, error)
     return sent
 
 

@@ -13,6 +13,7 @@ from mec_orchestrator.adapters.callbacks.delivery import (
 )
 from mec_orchestrator.adapters.callbacks.metrics import CallbackMetrics, default_metrics
 from mec_orchestrator.adapters.callbacks.settings import DeliverySettings
+from mec_orchestrator.adapters.callbacks.subscribers import notify_subscriber
 
 __all__ = [
     "NOTIFICATION_ID_HEADER",
@@ -22,4 +23,5 @@ __all__ = [
     "NotificationResult",
     "Outcome",
     "default_metrics",
+    "notify_subscriber",
 ]

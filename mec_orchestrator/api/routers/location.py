@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from mec_common.patterns import DNS_LABEL, DNS_SUBDOMAIN
+from mec_orchestrator.adapters.callbacks import notify_subscriber
 from mec_orchestrator.adapters.kube import location as kube
 from mec_orchestrator.adapters.kube.auth import Access
 from mec_orchestrator.adapters.kube.connection import ApiClient
@@ -441,7 +442,7 @@ def _is_label(value: str) -> bool:
 def _test_notification(ctx: ApiContext, subscription: MecSubscription, href: str) -> None:
     if ctx.notifier is None:
         return
-    etsi.submit(
+    notify_subscriber(
         ctx.notifier,
         subscription,
         etsi_test_notification(href),

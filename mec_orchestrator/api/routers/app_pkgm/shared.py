@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from fastapi import Path, Request
 
+from mec_orchestrator.adapters.callbacks import notify_subscriber
 from mec_orchestrator.adapters.kube import packages as kube
 from mec_orchestrator.adapters.kube import subscriptions as kube_subscriptions
 from mec_orchestrator.adapters.kube.connection import ApiClient
@@ -259,4 +260,4 @@ async def notify_subscribers(
             info=info,
             at=now,
         )
-        etsi.submit(notifier, subscription, body, notification_id=event_id, what=event)
+        notify_subscriber(notifier, subscription, body, notification_id=event_id, what=event)
