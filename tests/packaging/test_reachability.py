@@ -10,7 +10,7 @@ import importlib.util
 
 import grimp
 
-PRODUCT = ("mec_orchestrator", "edge_host_agent", "mec_common")
+PRODUCT = ("mec_orchestrator", "edge_host_agent", "mec_common", "mec_app_sdk")
 ENTRY_POINTS = (
     "mec_orchestrator.cli",
     "mec_orchestrator.__main__",
