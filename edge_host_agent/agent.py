@@ -53,6 +53,13 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event | None = None) 
 
         http, metrics_port = await serve(metrics, link, settings.metrics_listen)
         log.info("serving /metrics, /healthz, /readyz on port %d", metrics_port)
+    mp1 = None
+    if settings.mp1_listen:
+        from edge_host_agent.mp1 import Mp1Service  # FastAPI and uvicorn only when it is served
+
+        mp1 = Mp1Service(settings.mp1_listen)
+        mp1_port = await mp1.start()
+        log.info("serving Mp1 (MEC 011) on port %d", mp1_port)
     prober = Prober(
         access_points,
         settings.probe_rate_hz,
@@ -82,4 +89,6 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event | None = None) 
         await server.stop()
         if http is not None:
             await http.cleanup()
+        if mp1 is not None:
+            await mp1.stop()
         log.info("stopped")

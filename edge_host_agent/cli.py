@@ -76,6 +76,10 @@ def _access_point(text: str) -> dict[str, str]:
     "--metrics-listen", help="host:port to serve /metrics, /healthz and /readyz on (default: off)."
 )
 @click.option(
+    "--mp1-listen",
+    help="host:port to serve Mp1 (MEC 011 app support) to the host's apps on (default: off).",
+)
+@click.option(
     "--access-point",
     "access_points",
     multiple=True,

@@ -105,6 +105,10 @@ class AgentSettings(BaseSettings):
     metrics_listen: str | None = Field(
         None, description="host:port for /metrics, /healthz and /readyz (unset: not served)"
     )
+    mp1_listen: str | None = Field(
+        None,
+        description="host:port of Mp1 (MEC 011 app support) for the host's apps (unset: off)",
+    )
 
     # Probing
     access_points: list[AccessPointConfig] = Field(default_factory=list)
@@ -124,7 +128,7 @@ class AgentSettings(BaseSettings):
 
     _probed: list[AccessPointConfig] = PrivateAttr(default_factory=list)
 
-    @field_validator("orchestrator", "listen", "advertise", "metrics_listen")
+    @field_validator("orchestrator", "listen", "advertise", "metrics_listen", "mp1_listen")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:
         if value is not None:
