@@ -16,6 +16,7 @@ ENTRY_POINTS = (
     "mec_orchestrator.__main__",
     "edge_host_agent.cli",
     "edge_host_agent.__main__",
+    "mec_app_sdk.reference.cli",
 )
 
 

@@ -1,0 +1,167 @@
+"""UserContextService (user_context.proto) over a `ContextStore`, served by `GrpcServing`.
+
+The agent on the app's host is the client. Export fences the user and streams metadata, the
+context in chunks of `chunk_bytes`, and a trailer with the SHA-256 of the whole; import checks
+the pieces (`mec_app_sdk.contexts.transfer`) before the store sees anything. Every call is
+idempotent by handover id (the store remembers what each handover did).
+
+Status codes (the proto names NOT_FOUND and DATA_LOSS; the rest is decided here):
+
+- NOT_FOUND: export or unfence of a user the instance holds no context for.
+- ABORTED: another handover holds the user (its fence is in place); retry once it ends.
+- FAILED_PRECONDITION: the call does not fit the user's state: an import into an instance that
+  already holds the user (release first), a repeated export of a handover that already ended
+  (released or unfenced), a release of a user served here outside that handover.
+- DATA_LOSS: an import whose bytes do not match its metadata's size or its trailer's digest, or
+  a stream that ends without a trailer.
+- INVALID_ARGUMENT: a missing handover or user id, a stream not opened by a header, chunks out
+  of order or over 256 KiB, a version of 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, NoReturn
+
+import grpc
+from mec.agent.v1 import context_pb2, user_context_pb2, user_context_pb2_grpc
+from typing_extensions import override
+
+from mec_app_sdk.contexts.store import ContextError, ContextStore, ErrorKind
+from mec_app_sdk.contexts.transfer import (
+    DEFAULT_CHUNK_BYTES,
+    Assembler,
+    TransferError,
+    TransferFault,
+    check_chunk_bytes,
+    chunks,
+)
+from mec_common.grpc_serving import GrpcServing, ServingOptions
+
+SERVICE_NAME = user_context_pb2.DESCRIPTOR.services_by_name["UserContextService"].full_name
+
+_CODES = {
+    ErrorKind.UNKNOWN_USER: grpc.StatusCode.NOT_FOUND,
+    ErrorKind.CONFLICT: grpc.StatusCode.ABORTED,
+    ErrorKind.PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorKind.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
+}
+_FAULTS = {
+    TransferFault.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
+    TransferFault.DATA_LOSS: grpc.StatusCode.DATA_LOSS,
+}
+
+log = logging.getLogger(__name__)
+
+
+async def _abort(context: Any, code: grpc.StatusCode, message: str) -> NoReturn:
+    log.info("user context call refused (%s): %s", code.name, message)
+    await context.abort(code, message)
+    raise AssertionError("grpc.aio.ServicerContext.abort returned")  # it always raises
+
+
+class UserContexts(user_context_pb2_grpc.UserContextServiceServicer):
+    """The servicer: one store, contexts exported in chunks of `chunk_bytes`."""
+
+    def __init__(self, store: ContextStore, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
+        self.store = store
+        self.chunk_bytes = check_chunk_bytes(chunk_bytes)
+
+    @override
+    async def ExportContext(
+        self, request: user_context_pb2.ExportContextRequest, context: Any
+    ) -> AsyncIterator[user_context_pb2.ExportContextResponse]:
+        try:
+            snapshot = self.store.export(
+                request.handover_id, request.user_id, request.redirect_endpoint
+            )
+        except ContextError as error:
+            await _abort(context, _CODES[error.kind], str(error))
+        response = user_context_pb2.ExportContextResponse
+        yield response(
+            metadata=context_pb2.ContextMetadata(
+                user_id=snapshot.user_id,
+                content_type=snapshot.content_type,
+                size_bytes=len(snapshot.data),
+                version=snapshot.version,
+            )
+        )
+        for offset, data in chunks(snapshot.data, self.chunk_bytes):
+            yield response(chunk=context_pb2.ContextChunk(offset=offset, data=data))
+        yield response(trailer=context_pb2.ContextTrailer(sha256=snapshot.sha256))
+
+    @override
+    async def ImportContext(
+        self,
+        request_iterator: AsyncIterator[user_context_pb2.ImportContextRequest],
+        context: Any,
+    ) -> user_context_pb2.ImportContextResponse:
+        handover_id = ""
+        assembler: Assembler | None = None
+        try:
+            async for message in request_iterator:
+                part = message.WhichOneof("part")
+                if assembler is None:
+                    if part != "header":
+                        await _abort(
+                            context,
+                            grpc.StatusCode.INVALID_ARGUMENT,
+                            "an import stream starts with its header",
+                        )
+                    handover_id = message.header.handover_id
+                    meta = message.header.metadata
+                    assembler = Assembler(
+                        meta.user_id, meta.size_bytes, meta.version, meta.content_type
+                    )
+                elif part == "chunk":
+                    assembler.chunk(message.chunk.offset, message.chunk.data)
+                elif part == "trailer":
+                    assembler.trailer(message.trailer.sha256)
+                else:
+                    await _abort(
+                        context, grpc.StatusCode.INVALID_ARGUMENT, f"an unexpected {part} message"
+                    )
+            if assembler is None:
+                await _abort(
+                    context, grpc.StatusCode.INVALID_ARGUMENT, "an import stream without a header"
+                )
+            snapshot = assembler.finish()
+            version = self.store.import_context(handover_id, snapshot)
+        except TransferError as error:
+            await _abort(context, _FAULTS[error.fault], str(error))
+        except ContextError as error:
+            await _abort(context, _CODES[error.kind], str(error))
+        return user_context_pb2.ImportContextResponse(version=version)
+
+    @override
+    async def ReleaseContext(
+        self, request: user_context_pb2.ReleaseContextRequest, context: Any
+    ) -> user_context_pb2.ReleaseContextResponse:
+        try:
+            released = self.store.release(request.handover_id, request.user_id)
+        except ContextError as error:
+            await _abort(context, _CODES[error.kind], str(error))
+        return user_context_pb2.ReleaseContextResponse(released=released)
+
+    @override
+    async def UnfenceContext(
+        self, request: user_context_pb2.UnfenceContextRequest, context: Any
+    ) -> user_context_pb2.UnfenceContextResponse:
+        try:
+            version = self.store.unfence(request.handover_id, request.user_id)
+        except ContextError as error:
+            await _abort(context, _CODES[error.kind], str(error))
+        return user_context_pb2.UnfenceContextResponse(version=version)
+
+
+def context_serving(
+    store: ContextStore, options: ServingOptions, chunk_bytes: int = DEFAULT_CHUNK_BYTES
+) -> GrpcServing:
+    """A `GrpcServing` (not started) for UserContextService over the store."""
+    servicer = UserContexts(store, chunk_bytes)
+
+    def add(server: grpc.aio.Server) -> None:
+        user_context_pb2_grpc.add_UserContextServiceServicer_to_server(servicer, server)
+
+    return GrpcServing(options, (SERVICE_NAME,), add)
