@@ -1,12 +1,12 @@
 """The operator's runtime state, with its one owner: every change goes through a method here.
 
 One `OperatorState` per operator process holds what the handlers, the app daemons, the latency
-watch and the agent link share: the cluster facts (`ClusterView`), the placement engine (whose
-latency matrix the agents feed and the instance plan reads, and which places users), the app
-daemons' wake-up events, the newest EdgeApp body seen per app, the API client and the delivery
-of ETSI notifications. Callers say
-what happened (`app_seen`, `agent_lost`, ...); the state decides what it changes and whom it
-wakes, so no other module writes these fields.
+watch, the agent link and the REST API share: the cluster facts (`ClusterView`), the placement
+engine (whose latency matrix the agents feed and the instance plan reads, and which places
+users), the app daemons' wake-up events, the newest EdgeApp body seen per app, which package
+each app names, the API client and the delivery of ETSI notifications. Callers say what happened
+(`app_seen`, `agent_lost`, ...); the state decides what it changes and whom it wakes, so no
+other module writes these fields.
 """
 
 from __future__ import annotations
