@@ -58,6 +58,7 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event | None = None) 
         from edge_host_agent.mp1 import Mp1Service  # FastAPI and uvicorn only when it is served
 
         mp1 = Mp1Service(settings.mp1_listen)
+        link.report_instances(mp1.registry)  # each session reports the host's app instances
         mp1_port = await mp1.start()
         log.info("serving Mp1 (MEC 011) on port %d", mp1_port)
     prober = Prober(

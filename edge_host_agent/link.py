@@ -7,6 +7,11 @@ instead of the stream, and the next stream opens with its summary. Samples whose
 completed when the stream broke also go into the tally. Samples written into a connection that
 died silently (a partition, not a restart: a restarted orchestrator resets the connection at
 once) are lost until the next heartbeat times out, at most about three heartbeat intervals.
+
+With an instance source (the Mp1 registry), a session also reports the full set of the host's
+app instances (ReportInstances) right after it registered and again whenever the set changes;
+a change while a report is in flight is sent once it is answered. The orchestrator refusing a
+report as malformed does not end the session (registering again would not mend it).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -33,6 +38,34 @@ log = logging.getLogger(__name__)
 MIB = 1024 * 1024
 SAMPLE_BYTES_OVERHEAD = 64
 """A bound on a serialised LatencySample's size beyond its access point id."""
+
+
+class LocalInstance(Protocol):
+    """One app instance on the host, as the link reports it."""
+
+    @property
+    def app_instance_id(self) -> str: ...
+    @property
+    def app_name(self) -> str: ...
+    @property
+    def endpoint_uri(self) -> str | None: ...
+    @property
+    def user_context_endpoint(self) -> str | None: ...
+    @property
+    def ready(self) -> bool: ...
+
+
+class InstanceSource(Protocol):
+    """The host's app instances (`edge_host_agent.mp1.AppInstanceRegistry`)."""
+
+    @property
+    def version(self) -> int: ...
+    def instances(self) -> Sequence[LocalInstance]: ...
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None]: ...
+
+
+NOT_MENDED_BY_REGISTERING = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED)
+"""Refusals of a report that a new session would not change: logged, the session goes on."""
 
 
 class SessionEndedError(Exception):
@@ -132,6 +165,14 @@ class OrchestratorLink:
         self.samples_sent = 0
         self.samples_dropped = 0
         self.gap_summaries_sent = 0
+        self._instances: InstanceSource | None = None
+        self._instances_changed = asyncio.Event()
+        self.instance_reports_sent = 0
+
+    def report_instances(self, source: InstanceSource) -> None:
+        """Report source's instances in every session from now on, and again on every change."""
+        self._instances = source
+        source.watch(self._instances_changed.set)
 
     # Fed by the prober
 
@@ -218,6 +259,7 @@ class OrchestratorLink:
                     self._heartbeats(registry, response.session_id, interval),
                     self._reports(call, response.session_id),
                     _ended(call),
+                    self._instance_reports(registry, response.session_id),
                 )
             finally:
                 call.cancel()
@@ -260,6 +302,44 @@ class OrchestratorLink:
             )
             if response.reregister:
                 raise SessionEndedError("the orchestrator asked to register again")
+
+    async def _instance_reports(self, registry: Any, session_id: str) -> None:
+        """Send the full set of instances now and after every change (none without a source)."""
+        source = self._instances
+        if source is None:
+            await asyncio.Future()  # nothing to report: wait with the session's other tasks
+            return
+        while True:
+            self._instances_changed.clear()
+            request = registry_pb2.ReportInstancesRequest(
+                host_name=self._settings.host_name,
+                session_id=session_id,
+                generation=source.version,
+                instances=[
+                    registry_pb2.AppInstance(
+                        app_instance_id=i.app_instance_id,
+                        app_name=i.app_name,
+                        endpoint=i.endpoint_uri or "",
+                        user_context_endpoint=i.user_context_endpoint or "",
+                        ready=i.ready,
+                    )
+                    for i in source.instances()
+                ],
+            )
+            try:
+                await registry.ReportInstances(request, timeout=self._settings.connect_timeout_s)
+            except grpc.aio.AioRpcError as error:
+                if error.code() not in NOT_MENDED_BY_REGISTERING:
+                    raise
+                log.warning("the orchestrator refused the app instances: %s", describe(error))
+            else:
+                self.instance_reports_sent += 1
+                log.info(
+                    "reported %d app instance(s) (generation %d)",
+                    len(request.instances),
+                    request.generation,
+                )
+            await self._instances_changed.wait()
 
     async def _reports(self, call: Any, session_id: str) -> None:
         while True:

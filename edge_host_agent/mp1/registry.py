@@ -3,9 +3,11 @@
 `AppInstanceRegistry` maps an app instance id to its `AppInstance`: the registration (the
 `AppInfo` as served back), whether the app confirmed it is ready, its user-context gRPC
 endpoint, its termination subscriptions and where a termination it was asked for stands. Pure
-bookkeeping, no I/O: the routes and `Mp1Service` call it, and the agent will report
-`instances()` to the orchestrator. Errors are `UnknownAppInstanceError` / `UnknownSubscriptionError`
-(KeyError: 404) and `RegistryConflictError` (ValueError: 400 or 409).
+bookkeeping, no I/O: the routes and `Mp1Service` call it, and the agent's link reports
+`instances()` to the orchestrator: `version` grows with every change of what is reported (an
+instance registered, updated, ready or deregistered), and `watch(callback)` calls back on each.
+Errors are `UnknownAppInstanceError` / `UnknownSubscriptionError` (KeyError: 404) and
+`RegistryConflictError` (ValueError: 400 or 409).
 """
 
 from __future__ import annotations
@@ -63,6 +65,16 @@ class AppInstance:
         """host:port of the app's UserContextService (`appProfile.userContextEndpoint`)."""
         return self.info.user_context_endpoint
 
+    @property
+    def app_name(self) -> str:
+        return self.info.app_name
+
+    @property
+    def endpoint_uri(self) -> str | None:
+        """The first URI of the app's `endpoint` (where devices reach it); None without one."""
+        endpoint = self.info.endpoint
+        return endpoint.uris[0] if endpoint is not None and endpoint.uris else None
+
     def app_info(self) -> dict[str, Any]:
         """The AppInfo as served: what the app sent, with its appInstanceId."""
         return {**self.info.etsi(), "appInstanceId": self.app_instance_id}
@@ -74,6 +86,27 @@ class AppInstanceRegistry:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._instances: dict[str, AppInstance] = {}
+        self._watchers: list[Callable[[], None]] = []
+        self.version = 0
+        """Grows by one with every change of an instance's registration, readiness or presence."""
+
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call callback() after every change that bumps `version`; returns the undo."""
+        self._watchers.append(callback)
+
+        def remove() -> None:
+            if callback in self._watchers:
+                self._watchers.remove(callback)
+
+        return remove
+
+    def _changed(self) -> None:
+        self.version += 1
+        for callback in list(self._watchers):
+            try:
+                callback()
+            except Exception:  # a watcher's bug must not fail the app's Mp1 call
+                log.exception("registry watcher %r failed", callback)
 
     def __len__(self) -> int:
         return len(self._instances)
@@ -101,6 +134,7 @@ class AppInstanceRegistry:
             )
         instance = AppInstance(app_instance_id, info, registered_at=self._clock())
         self._instances[app_instance_id] = instance
+        self._changed()
         log.info(
             "app instance %s (%s) registered, user-context endpoint %s",
             app_instance_id,
@@ -118,12 +152,14 @@ class AppInstanceRegistry:
                 f"({app_instance_id})"
             )
         instance.info = info
+        self._changed()
         return instance
 
     def deregister(self, app_instance_id: str) -> AppInstance:
         instance = self._instances.pop(app_instance_id, None)
         if instance is None:
             raise UnknownAppInstanceError(app_instance_id)
+        self._changed()
         log.info("app instance %s deregistered", app_instance_id)
         return instance
 
@@ -132,6 +168,7 @@ class AppInstanceRegistry:
         if not instance.ready:
             instance.ready = True
             instance.ready_at = self._clock()
+            self._changed()
             log.info("app instance %s is ready", app_instance_id)
         return instance
 

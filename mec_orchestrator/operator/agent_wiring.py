@@ -15,6 +15,10 @@
   replica that finds itself standby (on its status-writing tick) releases the sessions it has,
   so agents — through a Service or with several orchestrator addresses — end up registered with
   the replica that places apps.
+- **Instances**: `InstancesReported(host, ...)` (the full set of app instances the host's agent
+  knows over Mp1) goes to `OperatorState.instances_reported`; the state drops a host's set when
+  its agent is lost or released. So after a restart the new leader knows who-is-where from the
+  agents (they report again after registering), not from memory. It wakes no app.
 - **Summaries**: every `agents_status_seconds`, and at once after an agent connects or is lost,
   the active replica writes each known agent's `edge_host_status(...)` into its EdgeHost's status
   (merge patch). Hosts without an EdgeHost object are skipped. These summaries are what other
@@ -38,6 +42,7 @@ from mec_orchestrator.adapters.agent_link import (
     AgentServer,
     AgentServerSettings,
     GapSummaryReceived,
+    InstancesReported,
 )
 from mec_orchestrator.adapters.kube import status as kube_status
 from mec_orchestrator.adapters.kube.peering import read_peers
@@ -106,6 +111,15 @@ class AgentWiring:
             self.state.agent_connected(event.host)  # wakes every app
         elif isinstance(event, GapSummaryReceived):
             log.info("agent of %s measured alone for %.1f s", event.host, event.gap.duration_s)
+            return
+        elif isinstance(event, InstancesReported):
+            log.info(
+                "agent of %s reports %d app instance(s) (generation %d)",
+                event.host,
+                len(event.instances),
+                event.generation,
+            )
+            self.state.instances_reported(event.host, event.instances)
             return
         elif isinstance(event, AgentReleased):
             log.info("agent of %s sent on to the active replica", event.host)

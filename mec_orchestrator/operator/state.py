@@ -4,7 +4,8 @@ One `OperatorState` per operator process holds what the handlers, the app daemon
 watch, the agent link and the REST API share: the cluster facts (`ClusterView`), the placement
 engine (whose latency matrix the agents feed and the instance plan reads, and which places
 users), the app daemons' wake-up events, the newest EdgeApp body seen per app, which package
-each app names, the API client and the delivery of ETSI notifications. Callers say what happened
+each app names, the app instances each agent reported (who-is-where, as the agents say), the
+API client and the delivery of ETSI notifications. Callers say what happened
 (`app_seen`, `agent_lost`, ...); the state decides what it changes and whom it wakes, so no
 other module writes these fields.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mec_orchestrator.adapters.callbacks import CallbackDelivery
 from mec_orchestrator.adapters.kube.connection import ApiClient, Connection
@@ -23,6 +24,9 @@ from mec_orchestrator.decisions.users import PlacementEngine, PlacementRules
 from mec_orchestrator.model import UsageState, Zone
 from mec_orchestrator.operator.cluster_view import ClusterView, resource_version
 from mec_orchestrator.operator.settings import OperatorSettings
+
+if TYPE_CHECKING:
+    from mec_orchestrator.adapters.agent_link import ReportedInstance
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,7 @@ class OperatorState:
         self._api: ApiClient | None = None
         self._ready = False
         self._zone_observers: list[ZoneObserver] = []
+        self._reported_instances: dict[str, tuple[ReportedInstance, ...]] = {}  # by host
 
     # Lifecycle
 
@@ -229,11 +234,32 @@ class OperatorState:
 
     def agent_lost(self, host: str) -> None:
         self.view.note_agent_lost(host)
+        self._reported_instances.pop(host, None)
         self._hosts_changed()
 
     def agent_released(self, host: str) -> None:
         """The agent was sent on to the active replica: not a loss, nothing to re-plan."""
         self.view.note_agent_released(host)
+        self._reported_instances.pop(host, None)
+
+    def instances_reported(self, host: str, instances: tuple[ReportedInstance, ...]) -> None:
+        """Host's agent reported the full set of app instances on its host (replacing the last)."""
+        self._reported_instances[host] = tuple(instances)
+
+    def reported_instances(
+        self, host: str | None = None
+    ) -> dict[str, tuple[ReportedInstance, ...]]:
+        """Who-is-where as the agents say: host -> the app instances its agent reported last.
+
+        Each live agent reports after every registration and on every change, so this is rebuilt
+        from the agents after a restart or a change of leader, never kept across one. A host
+        whose agent is lost or released, or reported nothing yet, is absent. With host given,
+        only that host (an empty mapping when it is absent).
+        """
+        if host is not None:
+            held = self._reported_instances.get(host)
+            return {} if held is None else {host: held}
+        return dict(sorted(self._reported_instances.items()))
 
     # Users (placed by the engine; the users' front door arrives with MEC 016)
 

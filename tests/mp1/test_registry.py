@@ -70,3 +70,26 @@ def test_termination_must_have_been_asked_for_and_unknown_ids_are_named() -> Non
     for call in (registry.confirm_ready, registry.deregister, registry.get):
         with pytest.raises(UnknownAppInstanceError):
             call("i-9")
+
+
+def test_what_the_agent_reports_bumps_the_version_and_calls_the_watchers() -> None:
+    registry = AppInstanceRegistry()
+    calls: list[int] = []
+    registry.watch(lambda: calls.append(registry.version))
+
+    def broken() -> None:
+        raise RuntimeError("a watcher's bug")
+
+    undo = registry.watch(broken)  # logged, and neither the call nor the others fail
+    body = info(appInstanceId="i-1", endpoint={"uris": ["http://10.0.0.5:8080/ar"]})
+    instance = registry.register(body)
+    assert (instance.app_name, instance.endpoint_uri) == ("anchors", "http://10.0.0.5:8080/ar")
+    undo()
+    registry.confirm_ready("i-1")
+    registry.confirm_ready("i-1")  # already ready: no change
+    registry.subscribe_termination("i-1", "http://app/cb")  # not reported: no change
+    registry.update("i-1", info(appProfile={"userContextEndpoint": "10.0.0.5:50070"}))
+    assert registry.get("i-1").endpoint_uri is None
+    registry.deregister("i-1")
+    assert calls == [1, 2, 3, 4]
+    assert registry.version == 4

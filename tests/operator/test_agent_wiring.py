@@ -17,7 +17,9 @@ from mec_orchestrator.adapters.agent_link import (
     AgentLost,
     AgentReleased,
     HostCapacity,
+    InstancesReported,
     Registration,
+    ReportedInstance,
 )
 from mec_orchestrator.adapters.kube import status as kube_status
 from mec_orchestrator.adapters.kube.connection import Connection
@@ -278,6 +280,38 @@ async def test_a_released_agent_is_neither_connected_here_nor_lost_and_wakes_nob
     assert state.view.connected_agents == set()
     assert state.view.lost_agents == set()
     assert not state.wakeup(("ns", "app")).is_set()
+    await asyncio.sleep(0)
+
+
+async def test_reported_instances_are_who_is_where_until_the_agent_is_lost_or_released() -> None:
+    settings = OperatorSettings(agents_listen="127.0.0.1:0", agents_insecure=True, standalone=True)
+    state = OperatorState(settings, Connection(server="https://127.0.0.1:1", ca_path=None))
+    for host in HOSTS:
+        state.view.update_node(host, _node(host))
+    server_settings = settings.agent_server()
+    assert server_settings is not None
+    link = AgentWiring(state, server_settings)
+    now = datetime.now(UTC)
+    link.apply(AgentConnected("edge-a", "s1", now))
+    link.apply(AgentConnected("edge-b", "s2", now))
+    state.kick("ns", "app")
+    state.wakeup(("ns", "app")).clear()
+    anchors = ReportedInstance("anchors-a", "ref", "http://h:1", "h:2", True)
+    other = ReportedInstance("other-b", "ref", None, None, False)
+    assert state.reported_instances() == {}
+
+    link.apply(InstancesReported("edge-a", "s1", 1, (anchors,)))
+    link.apply(InstancesReported("edge-b", "s2", 5, (other,)))
+    assert state.reported_instances() == {"edge-a": (anchors,), "edge-b": (other,)}
+    assert state.reported_instances("edge-a") == {"edge-a": (anchors,)}
+    assert state.reported_instances("edge-c") == {}
+    assert not state.wakeup(("ns", "app")).is_set()  # who-is-where re-plans nothing
+
+    link.apply(InstancesReported("edge-a", "s1", 2, ()))  # the app left: a full, empty set
+    assert state.reported_instances("edge-a") == {"edge-a": ()}
+    link.apply(AgentLost("edge-a", "s1", now, now))
+    link.apply(AgentReleased("edge-b", "s2", now))
+    assert state.reported_instances() == {}
     await asyncio.sleep(0)
 
 

@@ -1,8 +1,10 @@
 """The orchestrator's side of its link with edge-host agents (MEC platform managers, Mm3/Mm5).
 
-`AgentServer` serves agents over gRPC (mutual TLS): registration, heartbeats and latency reports.
-Samples feed the placement package's latency matrix; `AgentRegistry` knows every agent's session
-and liveness and publishes `AgentConnected`, `AgentLost` and `GapSummaryReceived` events;
+`AgentServer` serves agents over gRPC (mutual TLS): registration, heartbeats, reports of the app
+instances on each host and latency reports. Samples feed the placement package's latency matrix;
+`AgentRegistry` knows every agent's session, liveness and reported instances and publishes
+`AgentConnected`, `AgentLost`, `AgentReleased`, `GapSummaryReceived` and `InstancesReported`
+events;
 `edge_host_status` turns what an agent reported into the EdgeHost status the operator writes.
 The handover coordinator (client calls to agents) arrives with the handover itself.
 """
@@ -15,6 +17,8 @@ from mec_orchestrator.adapters.agent_link.events import (
     AgentReleased,
     GapReport,
     GapSummaryReceived,
+    InstancesReported,
+    ReportedInstance,
 )
 from mec_orchestrator.adapters.agent_link.ingest import LatencySink, MatrixSink
 from mec_orchestrator.adapters.agent_link.metrics import AgentMetrics
@@ -45,9 +49,11 @@ __all__ = [
     "GapReport",
     "GapSummaryReceived",
     "HostCapacity",
+    "InstancesReported",
     "LatencySink",
     "MatrixSink",
     "Registration",
+    "ReportedInstance",
     "edge_host_status",
     "host_latencies",
 ]

@@ -1,6 +1,7 @@
-"""What the agent registry tells its subscribers: an agent connected, lost, released, or gap.
+"""What the agent registry tells its subscribers: agents connected, lost, released; reports.
 
-Released: sent on to the active replica.
+Released: sent on to the active replica. Reports: a gap summary, or the full set of the app
+instances on the agent's host (InstancesReported).
 
 The operator consumes these to keep EdgeHost status and host availability current (a lost host is
 evacuated); they are plain frozen values so they can be queued, logged and compared in tests.
@@ -85,4 +86,27 @@ class AgentReleased:
     at: datetime
 
 
-AgentEvent = AgentConnected | AgentLost | GapSummaryReceived | AgentReleased
+@dataclass(frozen=True, slots=True)
+class ReportedInstance:
+    """One app instance an agent says is registered with it over Mp1 (MEC 011)."""
+
+    app_instance_id: str
+    app_name: str
+    endpoint: str | None
+    """The URI devices reach the instance at; None when the app registered none."""
+    user_context_endpoint: str | None
+    """host:port of the instance's UserContextService; None when it keeps no per-user state."""
+    ready: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InstancesReported:
+    """A host's agent reported the full set of app instances on its host (it replaces the last)."""
+
+    host: HostName
+    session_id: str
+    generation: int
+    instances: tuple[ReportedInstance, ...]
+
+
+AgentEvent = AgentConnected | AgentLost | GapSummaryReceived | AgentReleased | InstancesReported

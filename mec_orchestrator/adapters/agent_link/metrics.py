@@ -61,6 +61,11 @@ class AgentMetrics:
             "Summaries of periods in which agents could not report.",
             registry=registry,
         )
+        self.instance_reports = Counter(
+            "mec_agent_instance_reports",
+            "Reports of the app instances on agents' hosts accepted (repeats included).",
+            registry=registry,
+        )
         self.refused = Counter(
             "mec_agent_requests_refused",
             "Agent requests refused, by method and gRPC status code.",

@@ -3,8 +3,10 @@
 The gRPC services write into it; the operator reads it (and subscribes to its events) to keep
 EdgeHost status and host availability current. One session per host: a new registration replaces
 the previous one, and a host silent for longer than `lost_after_s` is declared lost, which ends
-its session (its agent must register again). Time comes from injected clocks (monotonic for
-timeouts, wall for what is shown to people), so tests can drive it.
+its session (its agent must register again). The app instances each agent reported last are
+kept per host (who-is-where, as the agents say) until the agent is lost or released. Time comes
+from injected clocks (monotonic for timeouts, wall for what is shown to people), so tests can
+drive it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from mec_orchestrator.adapters.agent_link.events import (
     AgentReleased,
     GapReport,
     GapSummaryReceived,
+    InstancesReported,
+    ReportedInstance,
 )
 from mec_orchestrator.decisions.names import AccessPointId, HostName
 
@@ -154,6 +158,7 @@ class AgentRegistry:
         self._clock = clock
         self._wall_clock = wall_clock
         self._records: dict[HostName, AgentRecord] = {}
+        self._instances: dict[HostName, InstancesReported] = {}
         self._subscribers: list[AgentEvents] = []
 
     # Events
@@ -211,6 +216,27 @@ class AgentRegistry:
         self._records[host] = replace(self._records[host], last_gap=gap)
         self._publish(GapSummaryReceived(host, session_id, gap))
 
+    def report_instances(
+        self,
+        host: HostName,
+        session_id: str,
+        generation: int,
+        instances: tuple[ReportedInstance, ...],
+    ) -> int:
+        """Keep the host's instances as its live session reported them; the generation held.
+
+        The caller has checked that session_id is the host's live session. Within a session a
+        report replaces the one held only if its generation is higher (a repeat or a stale
+        report changes nothing and tells no one); a new session's first report always does.
+        """
+        held = self._instances.get(host)
+        if held is not None and held.session_id == session_id and generation <= held.generation:
+            return held.generation
+        event = InstancesReported(host, session_id, generation, instances)
+        self._instances[host] = event
+        self._publish(event)
+        return generation
+
     # Liveness
 
     def expire(self) -> list[AgentLost]:
@@ -222,6 +248,8 @@ class AgentRegistry:
                 now = self._wall_clock()
                 self._records[host] = replace(record, state=AgentState.LOST, lost_at=now)
                 lost.append(AgentLost(host, record.session_id, record.last_heartbeat, now))
+        for event in lost:
+            self._instances.pop(event.host, None)
         for event in lost:
             self._publish(event)
         return lost
@@ -240,6 +268,7 @@ class AgentRegistry:
         ]
         for event in released:
             del self._records[event.host]
+            self._instances.pop(event.host, None)
         for event in released:
             self._publish(event)
         return released
@@ -248,6 +277,11 @@ class AgentRegistry:
 
     def get(self, host: HostName) -> AgentRecord | None:
         return self._records.get(host)
+
+    def instances(self, host: HostName) -> tuple[ReportedInstance, ...] | None:
+        """The app instances host's agent reported last; None if none was reported (or kept)."""
+        held = self._instances.get(host)
+        return None if held is None else held.instances
 
     def records(self) -> list[AgentRecord]:
         return [self._records[host] for host in sorted(self._records)]

@@ -1,4 +1,6 @@
-"""The orchestrator's gRPC services for agents: registration, heartbeats, latency reports.
+"""The orchestrator's gRPC services for agents: registration, heartbeats, reports.
+
+Reports are of the app instances on an agent's host (ReportInstances) and of latency.
 
 Each call is checked in the same order: the host name (INVALID_ARGUMENT), the host against the
 peer certificate (PERMISSION_DENIED), the other fields (INVALID_ARGUMENT), the session
@@ -42,7 +44,7 @@ def _duration(seconds: float) -> Duration:
 
 
 class RegistryService(registry_pb2_grpc.AgentRegistryServiceServicer):
-    """AgentRegistryService: Register and Heartbeat."""
+    """AgentRegistryService: Register, Heartbeat and ReportInstances."""
 
     def __init__(
         self,
@@ -97,6 +99,24 @@ class RegistryService(registry_pb2_grpc.AgentRegistryServiceServicer):
         if alive:
             self._metrics.heartbeats.inc()
         return registry_pb2.HeartbeatResponse(reregister=not alive)
+
+    @override
+    async def ReportInstances(
+        self, request: registry_pb2.ReportInstancesRequest, context: Any
+    ) -> registry_pb2.ReportInstancesResponse:
+        try:
+            host = validation.host_name(request.host_name)
+            self._authority.check(context, host)
+            session_id = validation.session_id(request.session_id)
+            instances = validation.instances(request)
+            if self._registry.session(host, session_id) is None:
+                raise UnknownSessionError(host)
+        except RefusedError as refusal:
+            self._metrics.refused.labels("ReportInstances", refusal.code.name).inc()
+            await abort(context, refusal)
+        held = self._registry.report_instances(host, session_id, request.generation, instances)
+        self._metrics.instance_reports.inc()
+        return registry_pb2.ReportInstancesResponse(generation=held)
 
 
 class LatencyReportService(latency_pb2_grpc.LatencyReportServiceServicer):

@@ -17,7 +17,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from mec.agent.v1 import latency_pb2, registry_pb2
 
 from mec_common.patterns import DNS_LABEL, DNS_SUBDOMAIN, HOST_PORT, IDENTIFIER, QUANTITY
-from mec_orchestrator.adapters.agent_link.events import AccessPointGap, GapReport
+from mec_orchestrator.adapters.agent_link.events import (
+    AccessPointGap,
+    GapReport,
+    ReportedInstance,
+)
 from mec_orchestrator.adapters.agent_link.refusals import InvalidFieldError
 from mec_orchestrator.adapters.agent_link.registry import HostCapacity, Registration
 from mec_orchestrator.decisions.names import AccessPointId, HostName
@@ -26,12 +30,19 @@ MAX_RTT_MS = 60000.0
 """The largest RTT accepted, as in the EdgeHost CRD's accessPointRtt bounds."""
 MAX_ACCESS_POINTS = 1024
 MAX_NODES = 64
+MAX_INSTANCES = 1024
+"""The most app instances one report may name."""
+MAX_APP_NAME = 256
+"""appName's bound in Mp1 (the agent's AppInfo model)."""
+MAX_URI = 2048
 
 _DNS_LABEL = re.compile(DNS_LABEL)
 _DNS_SUBDOMAIN = re.compile(DNS_SUBDOMAIN)
 _HOST_PORT = re.compile(HOST_PORT)
 _IDENTIFIER = re.compile(IDENTIFIER)
 _QUANTITY = re.compile(QUANTITY)
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]+[^\s]*$")
+"""An absolute URI with an authority (scheme://host...), no whitespace."""
 
 SampleRow = tuple[AccessPointId, float, int]
 """(access point id, RTT in ms, agent clock when received in ns) of one checked sample."""
@@ -222,3 +233,57 @@ def gap_report(
             )
         )
     return GapReport(started, ended, tuple(gaps))
+
+
+def _printable(value: str, field: str, limit: int) -> str:
+    if not value:
+        raise InvalidFieldError(field, "must not be empty")
+    if len(value) > limit:
+        raise InvalidFieldError(field, f"at most {limit} characters")
+    if not value.isprintable():
+        raise InvalidFieldError(field, "must not contain control characters")
+    return value
+
+
+def _uri(value: str, field: str) -> str:
+    if len(value) > MAX_URI:
+        raise InvalidFieldError(field, f"at most {MAX_URI} characters")
+    if not value.isprintable() or not _URI.match(value):
+        raise InvalidFieldError(field, f"{value[:64]!r} is not an absolute URI (scheme://host...)")
+    return value
+
+
+def instances(
+    request: registry_pb2.ReportInstancesRequest,
+) -> tuple[ReportedInstance, ...]:
+    """The instances a ReportInstancesRequest names, checked field by field."""
+    if len(request.instances) > MAX_INSTANCES:
+        raise InvalidFieldError("instances", f"at most {MAX_INSTANCES} app instances")
+    seen: set[str] = set()
+    checked: list[ReportedInstance] = []
+    for index, item in enumerate(request.instances):
+        field = f"instances[{index}]"
+        instance_id = item.app_instance_id
+        if not instance_id:
+            raise InvalidFieldError(f"{field}.app_instance_id", "must not be empty")
+        if len(instance_id) > 128 or not _IDENTIFIER.match(instance_id):
+            raise InvalidFieldError(
+                f"{field}.app_instance_id", f"{instance_id[:64]!r} is not an app instance id"
+            )
+        if instance_id in seen:
+            raise InvalidFieldError(f"{field}.app_instance_id", f"{instance_id!r} is listed twice")
+        seen.add(instance_id)
+        checked.append(
+            ReportedInstance(
+                app_instance_id=instance_id,
+                app_name=_printable(item.app_name, f"{field}.app_name", MAX_APP_NAME),
+                endpoint=_uri(item.endpoint, f"{field}.endpoint") if item.endpoint else None,
+                user_context_endpoint=(
+                    _host_port(item.user_context_endpoint, f"{field}.user_context_endpoint")
+                    if item.user_context_endpoint
+                    else None
+                ),
+                ready=item.ready,
+            )
+        )
+    return tuple(checked)
