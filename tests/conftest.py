@@ -19,6 +19,7 @@ import pytest
 from kubernetes_asyncio import client, config
 
 from mec_devtools.devcluster import ClusterInfo, DevCluster, DevClusterSettings
+from mec_orchestrator.model import KINDS
 
 EDGE_HOSTS = ("edge-a", "edge-b", "edge-c")
 
@@ -126,7 +127,7 @@ def crds_installed(control_plane: ClusterInfo) -> ClusterInfo:
     )
     assert established.returncode == 0, established.stderr
     # Discovery and the OpenAPI document (kubectl explain) follow Established by a moment.
-    for kind in ("edgeapp", "edgehost", "zone", "apppackage"):
+    for kind in sorted(name.lower() for name in KINDS):  # every kind the models know (crds/)
         wait_until(f"{kind} in discovery", partial(run_kubectl, control_plane, "get", kind))
         wait_until(
             f"{kind} in OpenAPI", partial(run_kubectl, control_plane, "explain", f"{kind}.spec")

@@ -38,7 +38,7 @@ from mec_orchestrator.model import SubscriptionApi
 from mec_orchestrator.operator.settings import OperatorSettings
 from mec_orchestrator.operator.state import OperatorState
 from tests.callbacks.conftest import Receivers
-from tests.conftest import EDGE_HOSTS, Kubectl, run_kubectl, wait_until
+from tests.conftest import EDGE_HOSTS, Kubectl
 from tests.etsi.conformance import EtsiSpec, _resolve
 from tests.helpers import eventually
 from tests.model.catalogue import example
@@ -75,16 +75,9 @@ def etsi(response: httpx.Response, status: int) -> Any:
 
 
 @pytest.fixture(scope="module")
-def lcm_ready(crds_installed: ClusterInfo) -> ClusterInfo:
-    """The AppLcmOpOcc CRD (applied with every file in crds/) served and published."""
-    wait_until("lcmop in discovery", lambda: run_kubectl(crds_installed, "get", "lcmop", "-A"))
-    return crds_installed
-
-
-@pytest.fixture(scope="module")
-def edge_topology(lcm_ready: ClusterInfo) -> Topology:
+def edge_topology(crds_installed: ClusterInfo) -> Topology:
     """EdgeHosts for edge-a/b/c and one access point (as tests/operator/conftest sets them)."""
-    with admin_client(lcm_ready) as http:
+    with admin_client(crds_installed) as http:
         for host in EDGE_HOSTS:
             answer = http.post("/apis/mec.dev/v1alpha1/edgehosts", json=_edge_host(host))
             assert answer.status_code in (201, 409), answer.text
@@ -104,28 +97,30 @@ def edge_topology(lcm_ready: ClusterInfo) -> Topology:
         }
         answer = http.post("/apis/mec.dev/v1alpha1/zones", json=zone)
         assert answer.status_code in (201, 409), answer.text
-    topology = Topology(lcm_ready)
+    topology = Topology(crds_installed)
     topology.set_rtts(BASELINE)
     return topology
 
 
 @pytest.fixture(scope="module")
 def lcm_operator(
-    lcm_ready: ClusterInfo, edge_topology: Topology, tmp_path_factory: pytest.TempPathFactory
+    crds_installed: ClusterInfo, edge_topology: Topology, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     """The real orchestrator, judging operations every 0.3 s (timeout 120 s)."""
     env = {"MEC_LCM_POLL_SECONDS": "0.3", "MEC_LCM_OPERATION_TIMEOUT_SECONDS": "120"}
     logs: Path = tmp_path_factory.mktemp("lcm-operator")
-    replica = OperatorProcess(lcm_ready, logs, priority=150, env=env).start()
+    replica = OperatorProcess(crds_installed, logs, priority=150, env=env).start()
     yield replica
     replica.stop()
 
 
 @pytest.fixture
 async def etsi_api(
-    lcm_ready: ClusterInfo, api: client.ApiClient
+    crds_installed: ClusterInfo, api: client.ApiClient
 ) -> AsyncIterator[httpx.AsyncClient]:
-    state = OperatorState(OperatorSettings(standalone=True), from_kubeconfig(lcm_ready.kubeconfig))
+    state = OperatorState(
+        OperatorSettings(standalone=True), from_kubeconfig(crds_installed.kubeconfig)
+    )
     state.started(api)
     app = create_app(state, ApiSettings(auth=AuthMode.NONE))
     transport = httpx.ASGITransport(app=app)
@@ -494,9 +489,11 @@ async def test_bad_requests_are_refused_naming_why(
 
 @pytest.fixture
 async def rbac_api(
-    lcm_ready: ClusterInfo, api: client.ApiClient
+    crds_installed: ClusterInfo, api: client.ApiClient
 ) -> AsyncIterator[httpx.AsyncClient]:
-    state = OperatorState(OperatorSettings(standalone=True), from_kubeconfig(lcm_ready.kubeconfig))
+    state = OperatorState(
+        OperatorSettings(standalone=True), from_kubeconfig(crds_installed.kubeconfig)
+    )
     state.started(api)
     app = create_app(state, ApiSettings())
     transport = httpx.ASGITransport(app=app)
@@ -544,10 +541,12 @@ async def test_rbac_decides_every_call(
 
 @pytest.fixture
 async def notifying_api(
-    lcm_ready: ClusterInfo, api: client.ApiClient
+    crds_installed: ClusterInfo, api: client.ApiClient
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API with a running callback delivery (as `mec-orchestrator run` gives it one)."""
-    state = OperatorState(OperatorSettings(standalone=True), from_kubeconfig(lcm_ready.kubeconfig))
+    state = OperatorState(
+        OperatorSettings(standalone=True), from_kubeconfig(crds_installed.kubeconfig)
+    )
     state.started(api)
     async with CallbackDelivery() as delivery:
         app = create_app(state, ApiSettings(auth=AuthMode.NONE), delivery)

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from mec_devtools.devcluster import ClusterInfo
-from tests.api.test_app_lcm import edge_topology, lcm_ready
+from tests.api.test_app_lcm import edge_topology
 from tests.api.test_app_pkgm import a_zip, an_appd, create_body
 from tests.callbacks.conftest import Receiver, Receivers
 from tests.conftest import EDGE_HOSTS, Kubectl
@@ -27,7 +27,7 @@ from tests.etsi.conformance import EtsiSpec
 from tests.helpers import eventually
 from tests.operator.conftest import OperatorProcess, Topology
 
-__all__ = ["edge_topology", "lcm_ready"]  # fixtures used here, defined beside the LCM tests
+__all__ = ["edge_topology"]  # a fixture used here, defined beside the LCM tests
 
 PKGM = EtsiSpec("MEC01002_AppPkgMgmt.yaml")
 LCM = EtsiSpec("MEC01002_AppLcm.yaml")
@@ -92,7 +92,7 @@ def _occurrences(records: list[dict[str, Any]], operation: str) -> list[dict[str
 
 @pytest.mark.cluster
 async def test_an_etsi_client_onboards_instantiates_and_terminates_through_a_restart(  # noqa: PLR0915
-    lcm_ready: ClusterInfo,
+    crds_installed: ClusterInfo,
     edge_topology: Topology,
     kubectl: Kubectl,
     namespace: str,
@@ -100,7 +100,7 @@ async def test_an_etsi_client_onboards_instantiates_and_terminates_through_a_res
 ) -> None:
     del edge_topology  # hosts and an access point for the app to be placed on
     receiver = await Receivers(tmp_path).start()
-    first = _start(lcm_ready, tmp_path, namespace, priority=410)
+    first = _start(crds_installed, tmp_path, namespace, priority=410)
     second: OperatorProcess | None = None
     client = EtsiClient(f"http://127.0.0.1:{first.port}", _token(kubectl, namespace))
     try:
@@ -149,7 +149,7 @@ async def test_an_etsi_client_onboards_instantiates_and_terminates_through_a_res
 
         # kill -9 of the orchestrator: a new one serves the same subscriptions and instances.
         first.kill(signal.SIGKILL)
-        second = _start(lcm_ready, tmp_path, namespace, priority=420)
+        second = _start(crds_installed, tmp_path, namespace, priority=420)
         client.http.base_url = httpx.URL(f"http://127.0.0.1:{second.port}")
         kept = client.call(LCM, "GET", f"/app_lcm/v1/subscriptions/{subscription['id']}", 200)
         assert kept.json()["callbackUri"] == receiver.url

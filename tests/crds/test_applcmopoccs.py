@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import pytest
@@ -34,7 +33,7 @@ from mec_orchestrator.model import (
     LcmRequest,
     LcmRequestAction,
 )
-from tests.conftest import Kubectl, run_kubectl, wait_until
+from tests.conftest import Kubectl
 from tests.crds.test_crd_schema import ModelSchema, compare, walk
 from tests.model.catalogue import DELETE, crds, describe, edited
 
@@ -77,19 +76,8 @@ BAD: list[tuple[str, dict[str, object], str, int]] = [
 ]
 
 
-@pytest.fixture(scope="session")
-def lcmop_ready(crds_installed: ClusterInfo) -> ClusterInfo:
-    """The CRD applied (with every file in crds/), served and in the OpenAPI document."""
-    wait_until("lcmop in discovery", partial(run_kubectl, crds_installed, "get", "lcmop", "-A"))
-    wait_until(
-        "lcmop in OpenAPI",
-        partial(run_kubectl, crds_installed, "explain", "applcmopocc.spec.lcmOperation"),
-    )
-    return crds_installed
-
-
 @pytest.fixture
-def custom(lcmop_ready: ClusterInfo, api: client.ApiClient) -> client.CustomObjectsApi:
+def custom(crds_installed: ClusterInfo, api: client.ApiClient) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api)
 
 
@@ -178,7 +166,7 @@ async def test_a_bad_object_is_refused_by_the_server_and_the_model(
 
 
 async def test_only_the_timeout_and_the_request_change(
-    kubectl: Kubectl, namespace: str, lcmop_ready: ClusterInfo
+    kubectl: Kubectl, namespace: str, crds_installed: ClusterInfo
 ) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(GOOD))
     for change, message in (
@@ -216,7 +204,7 @@ async def test_only_the_timeout_and_the_request_change(
     ],
 )
 def test_kubectl_explain_teaches(
-    kubectl: Kubectl, lcmop_ready: ClusterInfo, target: str, expected: list[str]
+    kubectl: Kubectl, crds_installed: ClusterInfo, target: str, expected: list[str]
 ) -> None:
     text = " ".join(kubectl("explain", target).stdout.split())
     missing = [word for word in expected if word not in text]
@@ -224,7 +212,7 @@ def test_kubectl_explain_teaches(
 
 
 async def test_the_status_writer_replaces_the_status_and_kubectl_shows_it(
-    lcmop_ready: ClusterInfo, api: client.ApiClient, namespace: str, kubectl: Kubectl
+    crds_installed: ClusterInfo, api: client.ApiClient, namespace: str, kubectl: Kubectl
 ) -> None:
     occ = AppLcmOpOcc.model_validate({**GOOD, "metadata": {"generateName": "ar-operate-"}})
     created = await lcm_ops.create_op_occ(api, namespace, occ)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 import pytest
@@ -41,7 +40,7 @@ from mec_orchestrator.model import (
     set_condition,
 )
 from mec_orchestrator.model.subscription import API_LABEL
-from tests.conftest import Kubectl, run_kubectl, wait_until
+from tests.conftest import Kubectl
 from tests.crds.test_crd_schema import ModelSchema, compare, walk
 from tests.model.catalogue import DELETE, crds, describe, edited
 
@@ -110,19 +109,8 @@ BAD: list[tuple[str, dict[str, object], str, int]] = [
 ]
 
 
-@pytest.fixture(scope="session")
-def msub_ready(crds_installed: ClusterInfo) -> ClusterInfo:
-    """The CRD applied (with every file in crds/), served and in the OpenAPI document."""
-    wait_until("msub in discovery", partial(run_kubectl, crds_installed, "get", "msub", "-A"))
-    wait_until(
-        "msub in OpenAPI",
-        partial(run_kubectl, crds_installed, "explain", "mecsubscription.spec.callbackReference"),
-    )
-    return crds_installed
-
-
 @pytest.fixture
-def custom(msub_ready: ClusterInfo, api: client.ApiClient) -> client.CustomObjectsApi:
+def custom(crds_installed: ClusterInfo, api: client.ApiClient) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api)
 
 
@@ -175,7 +163,7 @@ def test_the_comparison_sees_a_difference() -> None:
 # -- against the API server ------------------------------------------------------------------------
 
 
-def test_the_crd_is_established(msub_ready: ClusterInfo, kubectl: Kubectl) -> None:
+def test_the_crd_is_established(crds_installed: ClusterInfo, kubectl: Kubectl) -> None:
     got = json.loads(kubectl("get", "crd", "mecsubscriptions.mec.dev", "-o", "json").stdout)
     conditions = {c["type"]: c["status"] for c in got["status"]["conditions"]}
     assert conditions["Established"] == "True"
@@ -215,7 +203,7 @@ async def test_a_bad_object_is_refused_by_the_server_and_the_model(
 
 
 async def test_api_and_type_are_immutable(
-    kubectl: Kubectl, namespace: str, msub_ready: ClusterInfo
+    kubectl: Kubectl, namespace: str, crds_installed: ClusterInfo
 ) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(GOOD))
     for change, message in (
@@ -248,7 +236,7 @@ async def test_api_and_type_are_immutable(
     ],
 )
 def test_kubectl_explain_teaches(
-    kubectl: Kubectl, msub_ready: ClusterInfo, target: str, expected: list[str]
+    kubectl: Kubectl, crds_installed: ClusterInfo, target: str, expected: list[str]
 ) -> None:
     text = " ".join(kubectl("explain", target).stdout.split())
     missing = [word for word in expected if word not in text]
@@ -256,7 +244,7 @@ def test_kubectl_explain_teaches(
 
 
 async def test_kubectl_get_shows_the_columns(
-    kubectl: Kubectl, namespace: str, msub_ready: ClusterInfo
+    kubectl: Kubectl, namespace: str, crds_installed: ClusterInfo
 ) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(GOOD))
     header, row = kubectl("get", "msub", "-n", namespace).stdout.strip().splitlines()
@@ -285,7 +273,7 @@ def spec_of(api: SubscriptionApi, n: int) -> MecSubscriptionSpec:
 
 
 async def test_create_get_list_delete(
-    msub_ready: ClusterInfo, api: client.ApiClient, namespace: str
+    crds_installed: ClusterInfo, api: client.ApiClient, namespace: str
 ) -> None:
     lcm = [
         await create_subscription(api, namespace, spec_of(SubscriptionApi.APP_LCM, n))
@@ -329,7 +317,7 @@ async def test_create_get_list_delete(
 
 
 async def test_status_is_merged(
-    msub_ready: ClusterInfo, api: client.ApiClient, namespace: str
+    crds_installed: ClusterInfo, api: client.ApiClient, namespace: str
 ) -> None:
     created = await create_subscription(api, namespace, spec_of(SubscriptionApi.APP_MOBILITY, 1))
     name = created.metadata.name
