@@ -165,10 +165,11 @@ class OperatorState:
             self._hosts_changed()
 
     def edge_host_seen(self, name: str, body: Mapping[str, Any] | None) -> None:
+        slots = self._user_slots(name)
         if self.view.update_edge_host(name, body):
             self._hosts_changed()
-        else:  # user slots are no instance-plan fact, but the engine needs them
-            self.sync_engine_hosts()
+        elif self._user_slots(name) != slots:  # no instance-plan fact, but the engine's
+            self.sync_engine_hosts()  # (not on every status write: agents write those often)
 
     def zone_seen(self, name: str, body: Mapping[str, Any] | None) -> None:
         before = self.view.zones.get(name)
@@ -292,6 +293,12 @@ class OperatorState:
         self.sync_engine_hosts()
         self.kick_all()
 
+    def _user_slots(self, host: str) -> int:
+        """The host's user slots: its EdgeHost's `capacity.users`, else unlimited."""
+        edge_host = self.view.edge_hosts.get(host)
+        capacity = edge_host.spec.capacity if edge_host else None
+        return capacity.users if capacity and capacity.users is not None else UNLIMITED_USERS
+
     def sync_engine_hosts(self) -> list[str]:
         """Give the engine every available host with its user slots; returns evicted users.
 
@@ -304,9 +311,7 @@ class OperatorState:
             if host not in wanted:
                 evicted += self.engine.remove_host(host)
         for name in sorted(wanted):
-            edge_host = self.view.edge_hosts.get(name)
-            capacity = edge_host.spec.capacity if edge_host else None
-            slots = capacity.users if capacity and capacity.users is not None else UNLIMITED_USERS
+            slots = self._user_slots(name)
             if self.engine.index.has_host(name):
                 if self.engine.index.capacity(name) != slots:
                     self.engine.set_capacity(name, slots)
