@@ -12,13 +12,18 @@ import asyncio
 import logging
 import signal
 import socket
+from typing import TYPE_CHECKING
 
 from edge_host_agent.addresses import Address
 from edge_host_agent.link import OrchestratorLink
 from edge_host_agent.metrics import AgentProbeMetrics
 from edge_host_agent.prober import Prober
 from edge_host_agent.server import AgentGrpcServer
+from edge_host_agent.sessions import HostInstances, SessionTable
 from edge_host_agent.settings import AgentSettings
+
+if TYPE_CHECKING:
+    from edge_host_agent.mp1 import Mp1Service
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,16 @@ def advertised_endpoint(settings: AgentSettings, port: int) -> str:
     return str(Address(socket.gethostname() if host in WILDCARDS else host, port))
 
 
+def _mp1_parts(settings: AgentSettings) -> tuple[Mp1Service | None, HostInstances | None]:
+    """The Mp1 server (not started) and the host's instances with their sessions, if served."""
+    if not settings.mp1_listen:
+        return None, None
+    from edge_host_agent.mp1 import Mp1Service  # FastAPI and uvicorn only when it is served
+
+    mp1 = Mp1Service(settings.mp1_listen)
+    return mp1, HostInstances(mp1.registry, SessionTable())
+
+
 async def run_agent(settings: AgentSettings, stop: asyncio.Event | None = None) -> None:
     """Run the agent until stop is set (or SIGTERM/SIGINT arrives)."""
     stop = stop or asyncio.Event()
@@ -40,7 +55,8 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event | None = None) 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     access_points = settings.probed_access_points
-    server = AgentGrpcServer(settings)
+    mp1, host = _mp1_parts(settings)
+    server = AgentGrpcServer(settings, host)
     port = await server.start()
     endpoint = advertised_endpoint(settings, port)
     log.info("serving handover commands on %s (port %d)", endpoint, port)
@@ -53,12 +69,8 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event | None = None) 
 
         http, metrics_port = await serve(metrics, link, settings.metrics_listen)
         log.info("serving /metrics, /healthz, /readyz on port %d", metrics_port)
-    mp1 = None
-    if settings.mp1_listen:
-        from edge_host_agent.mp1 import Mp1Service  # FastAPI and uvicorn only when it is served
-
-        mp1 = Mp1Service(settings.mp1_listen)
-        link.report_instances(mp1.registry)  # each session reports the host's app instances
+    if mp1 is not None and host is not None:
+        link.report_instances(host)  # each session reports the host's instances and users
         mp1_port = await mp1.start()
         log.info("serving Mp1 (MEC 011) on port %d", mp1_port)
     prober = Prober(

@@ -53,10 +53,12 @@ class LocalInstance(Protocol):
     def user_context_endpoint(self) -> str | None: ...
     @property
     def ready(self) -> bool: ...
+    @property
+    def users(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 class InstanceSource(Protocol):
-    """The host's app instances (`edge_host_agent.mp1.AppInstanceRegistry`)."""
+    """The host's app instances and their users (`edge_host_agent.sessions.HostInstances`)."""
 
     @property
     def version(self) -> int: ...
@@ -322,6 +324,10 @@ class OrchestratorLink:
                         endpoint=i.endpoint_uri or "",
                         user_context_endpoint=i.user_context_endpoint or "",
                         ready=i.ready,
+                        users=[
+                            registry_pb2.UserSession(user_id=user, record=record)
+                            for user, record in i.users
+                        ],
                     )
                     for i in source.instances()
                 ],

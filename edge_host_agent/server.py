@@ -1,6 +1,7 @@
-"""The agent's own gRPC server: handover commands and context transfers (defined, not yet built).
+"""The agent's own gRPC server: users' sessions, handover commands and context transfers.
 
-The orchestrator will drive handovers through HandoverService and source agents will stream
+The orchestrator admits and releases users through SessionService (`edge_host_agent.sessions`).
+It will drive handovers through HandoverService and source agents will stream
 contexts through ContextTransferService; both answer UNIMPLEMENTED until the handover is built.
 The server already runs as it will (`mec_common.grpc_serving`): mutual TLS with the host's
 certificate (any client must present a certificate from the same CA), health checking,
@@ -19,15 +20,19 @@ from mec.agent.v1 import (
     context_transfer_pb2_grpc,
     handover_pb2,
     handover_pb2_grpc,
+    session_pb2,
+    session_pb2_grpc,
 )
 from typing_extensions import override
 
+from edge_host_agent.sessions import HostInstances, SessionCommands
 from edge_host_agent.settings import AgentSettings
 from mec_common.grpc_serving import GrpcServing, ServingOptions
 
 NOT_YET = "defined in mec.agent.v1 but not implemented by this agent version"
 
 SERVICE_NAMES = (
+    session_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
     handover_pb2.DESCRIPTOR.services_by_name["HandoverService"].full_name,
     context_transfer_pb2.DESCRIPTOR.services_by_name["ContextTransferService"].full_name,
 )
@@ -75,15 +80,21 @@ class ContextTransfers(context_transfer_pb2_grpc.ContextTransferServiceServicer)
 
 
 class AgentGrpcServer:
-    """Serves HandoverService and ContextTransferService with health and reflection."""
+    """Serves SessionService, HandoverService and ContextTransferService (health, reflection).
 
-    def __init__(self, settings: AgentSettings) -> None:
+    host: the host's registered instances and their sessions (None: no Mp1 served, so the
+    agent knows no instances and refuses admissions).
+    """
+
+    def __init__(self, settings: AgentSettings, host: HostInstances | None = None) -> None:
         self._settings = settings
+        self.sessions = SessionCommands(host)
         self._serving: GrpcServing | None = None
         self.port = 0
 
     async def start(self) -> int:
         def add(server: grpc.aio.Server) -> None:
+            session_pb2_grpc.add_SessionServiceServicer_to_server(self.sessions, server)
             handover_pb2_grpc.add_HandoverServiceServicer_to_server(HandoverCommands(), server)
             context_transfer_pb2_grpc.add_ContextTransferServiceServicer_to_server(
                 ContextTransfers(), server
@@ -98,3 +109,4 @@ class AgentGrpcServer:
         if self._serving is not None:
             await self._serving.stop(grace_s)
             self._serving = None
+        await self.sessions.close()

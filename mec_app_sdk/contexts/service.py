@@ -145,6 +145,26 @@ class UserContexts(user_context_pb2_grpc.UserContextServiceServicer):
         return user_context_pb2.ReleaseContextResponse(released=released)
 
     @override
+    async def ServeUser(
+        self, request: user_context_pb2.ServeUserRequest, context: Any
+    ) -> user_context_pb2.ServeUserResponse:
+        try:
+            version = self.store.serve(request.user_id)
+        except ContextError as error:
+            await _abort(context, _CODES[error.kind], str(error))
+        return user_context_pb2.ServeUserResponse(version=version)
+
+    @override
+    async def StopServingUser(
+        self, request: user_context_pb2.StopServingUserRequest, context: Any
+    ) -> user_context_pb2.StopServingUserResponse:
+        try:
+            released = self.store.stop_serving(request.user_id, request.redirect_endpoint or None)
+        except ContextError as error:
+            await _abort(context, _CODES[error.kind], str(error))
+        return user_context_pb2.StopServingUserResponse(released=released)
+
+    @override
     async def UnfenceContext(
         self, request: user_context_pb2.UnfenceContextRequest, context: Any
     ) -> user_context_pb2.UnfenceContextResponse:

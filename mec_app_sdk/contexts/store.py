@@ -323,6 +323,38 @@ class ContextStore:
         self._remember(key, True)
         return True
 
+    def serve(self, user_id: str) -> int:
+        """The orchestrator admitted the user here: serve it (again); returns its version.
+
+        Forgets a redirect left by an earlier move away, so a user who comes back is served.
+        """
+        if not user_id:
+            raise ContextError(ErrorKind.INVALID, "user_id is required")
+        self._moved.pop(user_id, None)
+        entry = self._entries.get(user_id)
+        return 0 if entry is None else entry.version
+
+    def stop_serving(self, user_id: str, redirect: str | None) -> bool:
+        """The user is no longer served here, outside any handover (it left, or moved on).
+
+        Drops the user's context and remembers the redirect for its later requests; False when
+        nothing was held. A user fenced by a handover belongs to that handover (CONFLICT).
+        """
+        if not user_id:
+            raise ContextError(ErrorKind.INVALID, "user_id is required")
+        entry = self._entries.get(user_id)
+        if entry is not None and entry.fence is not None:
+            raise ContextError(
+                ErrorKind.CONFLICT,
+                f"user {user_id} is being handed over by {entry.fence.handover_id}",
+            )
+        self._entries.pop(user_id, None)
+        self._moved[user_id] = redirect or None
+        self._moved.move_to_end(user_id)
+        while len(self._moved) > self._remembered:
+            self._moved.popitem(last=False)
+        return entry is not None
+
     def unfence(self, handover_id: str, user_id: str) -> int:
         """Lift this handover's fence (an aborted handover); returns the unchanged version."""
         self._check_ids(handover_id, user_id)

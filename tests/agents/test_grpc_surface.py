@@ -14,6 +14,8 @@ from mec.agent.v1 import (
     context_transfer_pb2_grpc,
     handover_pb2,
     handover_pb2_grpc,
+    session_pb2,
+    session_pb2_grpc,
 )
 
 from mec_common.tls import AgentPki
@@ -112,9 +114,15 @@ async def test_the_agent_server_answers_health_reflection_and_unimplemented_hand
 
     # The orchestrator calls agents with its own certificate.
     async with secure_channel(port, pki.orchestrator) as channel:
-        for service in ("", "mec.agent.v1.HandoverService", "mec.agent.v1.ContextTransferService"):
+        for service in (
+            "",
+            "mec.agent.v1.SessionService",
+            "mec.agent.v1.HandoverService",
+            "mec.agent.v1.ContextTransferService",
+        ):
             assert await health_of(channel, service) == SERVING
         assert await listed_services(channel) == {
+            "mec.agent.v1.SessionService",
             "mec.agent.v1.HandoverService",
             "mec.agent.v1.ContextTransferService",
             "grpc.health.v1.Health",
@@ -140,6 +148,21 @@ async def test_the_agent_server_answers_health_reflection_and_unimplemented_hand
 
         code, _ = await rpc_code(transfers.SendContext(parts()))
         assert code is grpc.StatusCode.UNIMPLEMENTED
+
+        # An agent that serves no Mp1 knows no instance: it admits nobody, and says why.
+        sessions = session_pb2_grpc.SessionServiceStub(channel)
+        code, details = await rpc_code(
+            sessions.AdmitUser(
+                session_pb2.AdmitUserRequest(app_instance_id="city.ar-edge-a", user_id="u1")
+            )
+        )
+        assert code is grpc.StatusCode.FAILED_PRECONDITION
+        assert "Mp1" in details
+        code, details = await rpc_code(
+            sessions.AdmitUser(session_pb2.AdmitUserRequest(app_instance_id="", user_id="u1"))
+        )
+        assert code is grpc.StatusCode.INVALID_ARGUMENT
+        assert "app_instance_id" in details
 
     # Without a client certificate the agent does not talk.
     async with secure_channel(port, None, ca=pki.ca_cert) as anonymous:

@@ -19,6 +19,7 @@ from mec.agent.v1 import registry_pb2, registry_pb2_grpc
 from edge_host_agent.link import OrchestratorLink
 from edge_host_agent.mp1.models import AppInfo
 from edge_host_agent.mp1.registry import AppInstanceRegistry
+from edge_host_agent.sessions import HostInstances, SessionTable
 from edge_host_agent.settings import AgentSettings
 from mec_common.tls import AgentPki
 from mec_orchestrator.adapters.agent_link import (
@@ -288,8 +289,9 @@ class FakeRegistryStub:
 
 async def test_the_link_reports_on_every_change_and_a_malformed_refusal_keeps_the_session() -> None:
     registry = AppInstanceRegistry()
+    sessions = SessionTable()
     link = OrchestratorLink(AgentSettings(host_name="edge-a", insecure=True), [], None)
-    link.report_instances(registry)
+    link.report_instances(HostInstances(registry, sessions))
     stub = FakeRegistryStub(grpc.StatusCode.INVALID_ARGUMENT)
     task = asyncio.create_task(link._instance_reports(stub, "s1"))
     try:
@@ -311,6 +313,13 @@ async def test_the_link_reports_on_every_change_and_a_malformed_refusal_keeps_th
             ("anchors-a", "127.0.0.1:9090", False)
         ]
         assert link.instance_reports_sent == 1
+        sessions.admit("anchors-a", "ctx-1", b'{"r": 1}')  # a user's session: reported too
+        await wait_for(lambda: len(stub.requests) == 3, what="the report of the session")
+        users = stub.requests[-1].instances[0].users
+        assert [(u.user_id, u.record) for u in users] == [("ctx-1", b'{"r": 1}')]
+        assert stub.requests[-1].generation == 2
+        registry.deregister("anchors-a")  # the instance leaves: its sessions end with it
+        await wait_for(lambda: sessions.users_of("anchors-a") == [], what="sessions dropped")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -75,6 +75,33 @@ def test_a_released_user_is_redirected_and_may_come_back() -> None:
     assert source.serves("ann")
 
 
+def test_a_user_no_longer_served_here_is_redirected_until_served_again() -> None:
+    store = ContextStore()
+    fill(store, "ann", [b"x"])
+    assert store.stop_serving("ann", "http://other:8080") is True
+    assert store.get("ann") is None
+    with pytest.raises(MovedError) as refused:
+        store.update("ann", put(b"y"))
+    assert refused.value.redirect == "http://other:8080"
+    assert store.stop_serving("ann", None) is False  # nothing held any more: still redirected
+    assert store.redirect_for("ann") is None
+    assert store.serve("ann") == 0
+    assert store.update("ann", put(b"z")).version == 1  # served again, from a fresh context
+
+
+def test_a_user_in_a_handover_cannot_be_dropped_outside_it() -> None:
+    store = ContextStore()
+    fill(store, "ann", [b"x"])
+    store.export("h1", "ann", "target:80")
+    with pytest.raises(ContextError) as conflict:
+        store.stop_serving("ann", None)
+    assert conflict.value.kind is ErrorKind.CONFLICT
+    assert store.fence_of("ann") is not None  # the handover's fence is untouched
+    with pytest.raises(ContextError) as invalid:
+        store.serve("")
+    assert invalid.value.kind is ErrorKind.INVALID
+
+
 def test_handover_calls_that_do_not_fit_are_refused_by_kind() -> None:
     store = ContextStore()
     with pytest.raises(ContextError) as unknown:

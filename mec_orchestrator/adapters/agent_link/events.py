@@ -97,6 +97,8 @@ class ReportedInstance:
     user_context_endpoint: str | None
     """host:port of the instance's UserContextService; None when it keeps no per-user state."""
     ready: bool
+    users: tuple[tuple[str, bytes], ...] = ()
+    """(user id, the orchestrator's record of the session) for every user the instance serves."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -284,6 +284,31 @@ def instances(
                     else None
                 ),
                 ready=item.ready,
+                users=_sessions(item, field),
             )
         )
     return tuple(checked)
+
+
+MAX_USERS_PER_INSTANCE = 100_000
+MAX_SESSION_RECORD_BYTES = 4096
+
+
+def _sessions(item: registry_pb2.AppInstance, field: str) -> tuple[tuple[str, bytes], ...]:
+    """The users an instance serves, checked: ids unique identifiers, records bounded."""
+    if len(item.users) > MAX_USERS_PER_INSTANCE:
+        raise InvalidFieldError(f"{field}.users", f"at most {MAX_USERS_PER_INSTANCE} users")
+    seen: set[str] = set()
+    users: list[tuple[str, bytes]] = []
+    for index, session in enumerate(item.users):
+        where = f"{field}.users[{index}]"
+        user = session.user_id
+        if not user or len(user) > 128 or not _IDENTIFIER.match(user):
+            raise InvalidFieldError(f"{where}.user_id", f"{user[:64]!r} is not a user id")
+        if user in seen:
+            raise InvalidFieldError(f"{where}.user_id", f"{user!r} is listed twice")
+        if len(session.record) > MAX_SESSION_RECORD_BYTES:
+            raise InvalidFieldError(f"{where}.record", f"at most {MAX_SESSION_RECORD_BYTES} bytes")
+        seen.add(user)
+        users.append((user, session.record))
+    return tuple(users)
