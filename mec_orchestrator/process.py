@@ -7,6 +7,10 @@ beside them unless MEC_API_ENABLED=false. Replicas coordinate through kopf peeri
 only the highest-priority live replica handles events, the others stand by and take over when
 its peering record expires.
 
+With the agents' server come the users (`operator.users`): devices attach over MEC 016 and
+the agents hold their sessions; with an RNIS (`MEC_OPERATOR_RNIS_URL`) its cell changes move
+them (`operator.rnis_link`, `operator.cell_changes`).
+
 Beside kopf, in the same event loop, run the latency watch (wakes apps when the best hosts
 change) and, when `agents_listen` is set, the edge-host agents' gRPC server (agent_link). Both
 start before kopf, so agents can connect while kopf loads its view; the agent server stops in
@@ -22,16 +26,60 @@ from typing import Any
 
 import kopf
 
+from mec_common.tls import TlsFiles
+from mec_orchestrator.adapters.agent_link.commands import AgentClientSettings, AgentSessions
 from mec_orchestrator.adapters.kube.connection import discover
+from mec_orchestrator.adapters.rnis import RnisClient
 from mec_orchestrator.api.app import create_app
+from mec_orchestrator.api.routers.rnis_callbacks import callback_path
 from mec_orchestrator.api.server import ApiServer
 from mec_orchestrator.api.settings import ApiSettings
 from mec_orchestrator.operator.agent_wiring import AgentWiring
+from mec_orchestrator.operator.cell_changes import CellChangeIntake
 from mec_orchestrator.operator.handlers import register
 from mec_orchestrator.operator.kopf_compat import PeeringIdentity
 from mec_orchestrator.operator.latency_watch import watch_latency
+from mec_orchestrator.operator.rnis_link import RnisLink
 from mec_orchestrator.operator.settings import OperatorSettings
 from mec_orchestrator.operator.state import OperatorState
+from mec_orchestrator.operator.users import UserDirectory
+
+
+def _agent_client(settings: OperatorSettings) -> AgentSessions:
+    """How the orchestrator calls the agents: with the agent server's TLS identity."""
+    tls = None
+    if not settings.agents_insecure and settings.agents_ca_cert and settings.agents_cert:
+        assert settings.agents_key is not None  # noqa: S101 - the settings check the trio
+        tls = TlsFiles(settings.agents_ca_cert, settings.agents_cert, settings.agents_key)
+    return AgentSessions(AgentClientSettings(tls, settings.agents_server_name or None))
+
+
+def _users(
+    settings: OperatorSettings, state: OperatorState, link: AgentWiring
+) -> tuple[UserDirectory, AgentSessions, RnisLink | None, CellChangeIntake | None]:
+    """The users' directory, the agents' client, and the RNIS link and intake (if an RNIS)."""
+    agent_client = _agent_client(settings)
+
+    def agent_endpoint(host: str) -> str | None:
+        record = link.server.registry.get(host)
+        return None if record is None else record.registration.agent_endpoint
+
+    rnis = None
+    intake = None
+    if settings.rnis_url:
+        rnis = RnisLink(RnisClient(settings.rnis_url), "", settings.rnis_check_seconds)
+    users = UserDirectory(
+        state,
+        agent_client,
+        agent_endpoint,
+        state.notifier,
+        locate=None if rnis is None else rnis.locate,
+    )
+    state.users = users
+    if rnis is not None:
+        intake = CellChangeIntake(users)
+        rnis.callback = settings.rnis_callback_uri.rstrip("/") + callback_path(intake.token)
+    return users, agent_client, rnis, intake
 
 
 async def run_operator(settings: OperatorSettings, api_settings: ApiSettings | None = None) -> None:
@@ -40,15 +88,18 @@ async def run_operator(settings: OperatorSettings, api_settings: ApiSettings | N
     register(registry, state)
     notifier = state.notifier  # MEC_CALLBACKS_* settings
     await notifier.start()
+    agents = settings.agent_server()
+    link = AgentWiring(state, agents) if agents is not None else None
+    users = agent_client = rnis = intake = None
+    if link is not None:
+        users, agent_client, rnis, intake = _users(settings, state, link)
     http = ApiServer(
-        create_app(state, api_settings or ApiSettings(), notifier),
+        create_app(state, api_settings or ApiSettings(), notifier, users, intake),
         settings.http_host,
         settings.http_port,
         api_settings or ApiSettings(),
     )
     await http.start()
-    agents = settings.agent_server()
-    link = AgentWiring(state, agents) if agents is not None else None
     if link is not None:
         # Stopped in kopf's cleanup, before kopf waits for the tasks it did not start (agents'
         # calls among them): agents see the server go away at once, not after that wait.
@@ -62,6 +113,8 @@ async def run_operator(settings: OperatorSettings, api_settings: ApiSettings | N
     try:
         if link is not None:
             await link.start()
+        if rnis is not None:
+            await rnis.start()
         await kopf.operator(
             registry=registry,
             clusterwide=True,
@@ -74,9 +127,15 @@ async def run_operator(settings: OperatorSettings, api_settings: ApiSettings | N
         watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watch
+        if rnis is not None:
+            with contextlib.suppress(Exception):
+                await rnis.stop()
         if link is not None:
             with contextlib.suppress(Exception):
                 await link.stop()
+        if agent_client is not None:
+            with contextlib.suppress(Exception):
+                await agent_client.close()
         with contextlib.suppress(Exception):
             await http.stop()
         with contextlib.suppress(Exception):

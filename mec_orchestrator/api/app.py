@@ -21,22 +21,31 @@ from mec_orchestrator.adapters.kube.auth import KubernetesAuth
 from mec_orchestrator.api import problems
 from mec_orchestrator.api.deps import ApiContext
 from mec_orchestrator.api.settings import ApiSettings, AuthMode
+from mec_orchestrator.operator.cell_changes import CellChangeIntake
 from mec_orchestrator.operator.state import OperatorState
+from mec_orchestrator.operator.users import UserDirectory
 
 NAMESPACED_ROOT = "/namespaces/{namespace}"
 
 
 def etsi_routers() -> list[APIRouter]:
     """One router per ETSI API, in the order docs/api.md lists them."""
-    from mec_orchestrator.api.routers import app_lcm, app_pkgm, location
+    from mec_orchestrator.api.routers import app_lcm, app_pkgm, dev_app, location
 
-    return [app_pkgm.router, app_lcm.router, location.router]
+    return [app_pkgm.router, app_lcm.router, location.router, dev_app.router]
 
 
 def create_app(
-    state: OperatorState, settings: ApiSettings, notifier: CallbackDelivery | None = None
+    state: OperatorState,
+    settings: ApiSettings,
+    notifier: CallbackDelivery | None = None,
+    users: UserDirectory | None = None,
+    cell_changes: CellChangeIntake | None = None,
 ) -> FastAPI:
-    """The API over the operator's state; notifier delivers notifications to subscribers."""
+    """The API over the operator's state; notifier delivers notifications to subscribers.
+
+    users: the devices' directory (MEC 016); cell_changes: where the RNIS's notifications go.
+    """
     app = FastAPI(
         title="MEC orchestrator",
         version=__version__,
@@ -46,7 +55,9 @@ def create_app(
         redoc_url=None,
     )
     auth = None if settings.auth is AuthMode.NONE else KubernetesAuth(lambda: state.api)
-    app.state.context = ApiContext(state=state, settings=settings, auth=auth, notifier=notifier)
+    app.state.context = ApiContext(
+        state=state, settings=settings, auth=auth, notifier=notifier, users=users
+    )
     problems.install(app)
     _limit_body(app, settings)
 
@@ -73,6 +84,10 @@ def create_app(
         from mec_orchestrator.api.routers import location
 
         location.attach(app.state.context)  # MEC 013 zone notifications: Zone changes, watched
+    if cell_changes is not None:
+        from mec_orchestrator.api.routers import rnis_callbacks
+
+        app.include_router(rnis_callbacks.router_for(cell_changes))
     _document_400_not_422(app)
     return app
 

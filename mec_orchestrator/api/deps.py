@@ -24,6 +24,7 @@ from mec_orchestrator.api.problems import ProblemError
 from mec_orchestrator.api.settings import ApiSettings, AuthMode
 from mec_orchestrator.model import GROUP
 from mec_orchestrator.operator.state import OperatorState
+from mec_orchestrator.operator.users import UserDirectory
 
 DEVELOPER = Identity(user="mec:developer", groups=("system:authenticated",))
 """The caller when authentication is off (MEC_API_AUTH=none)."""
@@ -39,6 +40,7 @@ class ApiContext:
     settings: ApiSettings
     auth: KubernetesAuth | None  # None: authentication is off
     notifier: CallbackDelivery | None = None  # None: notifications are not sent (tests only)
+    users: UserDirectory | None = None  # None: no agents' server, so no device can attach
 
     def api(self) -> ApiClient:
         if not self.state.ready:

@@ -100,6 +100,7 @@ class Placement(ApiModel):
     hosts: Annotated[list[DnsLabel], Field(max_length=256)] | None = None
     max_instances: Annotated[int, Field(ge=1, le=1000)] | None = None
     warm_standby: Annotated[int, Field(ge=0, le=100)] = 0
+    max_users_per_instance: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
     idle_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
 
     @field_validator("hosts")

@@ -35,6 +35,10 @@ class OperationStatus(StrEnum):
     UNKNOWN = "Unknown"
 
 
+CELL_ID = r"^[0-9A-Fa-f]{7}$"
+"""An E-UTRAN cell identity (28 bits) as 7 hexadecimal digits, as RNIS notifications carry it."""
+
+
 class AccessPoint(ApiModel):
     """A radio access point (MEC 013 AccessPointInfo essentials) and its probe reflector."""
 
@@ -42,6 +46,7 @@ class AccessPoint(ApiModel):
     name: Annotated[str, Field(max_length=256)] | None = None
     location: Location
     connection_type: ConnectionType = ConnectionType.UNKNOWN
+    cell_id: Annotated[str, Field(pattern=CELL_ID)] | None = None
     probe_reflector: HostPort
 
 

@@ -34,6 +34,7 @@ from mec_orchestrator.model import (
     EDGE_HOST_LABEL,
     AgentConnectedReason,
     ConditionStatus,
+    EdgeApp,
     EdgeHost,
     EdgeHostConditionType,
     Zone,
@@ -103,6 +104,8 @@ class ClusterView:
     # restarted meanwhile does not put instances back on them.
     lost_by_status: set[str] = field(default_factory=set)
     budgets: dict[tuple[str, str], float] = field(default_factory=dict)  # (ns, app) -> maxMs
+    apps: dict[tuple[str, str], EdgeApp] = field(default_factory=dict)  # valid EdgeApps
+    cells: dict[str, str] = field(default_factory=dict)  # cell id (lower case) -> access point
     clock: Callable[[], float] = time.monotonic
 
     @property
@@ -159,7 +162,17 @@ class ClusterView:
         )
 
     def update_app(self, namespace: str, name: str, body: Mapping[str, Any] | None) -> None:
-        """Note an EdgeApp's one-way latency budget (None: the app is gone)."""
+        """Note an EdgeApp and its one-way latency budget (None: the app is gone)."""
+        parsed = None
+        if body is not None and not (body.get("metadata") or {}).get("deletionTimestamp"):
+            try:
+                parsed = EdgeApp.model_validate(body)
+            except ValueError:
+                parsed = None  # the API server validated it; an older schema's object is skipped
+        if parsed is None:
+            self.apps.pop((namespace, name), None)
+        else:
+            self.apps[(namespace, name)] = parsed
         spec = (body or {}).get("spec") or {}
         budget = (spec.get("latency") or {}).get("maxMs")
         if body is None or not isinstance(budget, int | float):
@@ -173,6 +186,12 @@ class ClusterView:
             self.zones.pop(name, None)
         else:
             self.zones[name] = Zone.model_validate(body)
+        self.cells = {
+            ap.cell_id.lower(): ap.id
+            for _, zone in sorted(self.zones.items())
+            for ap in zone.spec.access_points
+            if ap.cell_id is not None
+        }
         return self.access_points() != before
 
     def update_instance(self, uid: str, body: Mapping[str, Any] | None) -> None:

@@ -36,3 +36,27 @@ ACTIVE_REPLICA = Gauge(
     "mec_active_replica",
     "1 while this replica is the active one by kopf's peering rule (as last checked), else 0.",
 )
+
+# Users (MEC 016 attachments, RNIS cell changes)
+USERS = Gauge("mec_users", "Users (device application contexts) the orchestrator knows.")
+USER_ATTACH_SECONDS = Histogram(
+    "mec_user_attach_seconds",
+    "Time to attach a device: placement decision and the agent's admission.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+USER_ATTACH_REFUSED = Counter(
+    "mec_user_attach_refused_total", "Attachments refused, by reason.", ["reason"]
+)
+USER_MOVES = Counter(
+    "mec_user_moves_total",
+    "Mobility decisions on a cell change, by outcome (moved, stayed, deferred, failed).",
+    ["outcome"],
+)
+CELL_CHANGES = Counter(
+    "mec_cell_change_notifications_total",
+    "RNIS cell-change notifications received, by outcome (applied, preparing, refused reason).",
+    ["outcome"],
+)
+USERS_ADOPTED = Counter(
+    "mec_users_adopted_total", "Users learned from the agents' reports (after a restart)."
+)

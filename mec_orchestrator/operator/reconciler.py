@@ -88,7 +88,7 @@ async def reconcile(state: OperatorState, body: dict[str, Any]) -> Outcome:
     metrics.PLACEMENT_DECISION_SECONDS.observe(time.perf_counter() - decided)
 
     for host in plan.wanted:
-        manifest = deployment_manifest(app, host, template)
+        manifest = deployment_manifest(app, host, template, state.settings.mp1_port)
         if host in plan.keep_until:
             since = seen[host].instance.unneeded_since if host in seen else None
             stamp = instances.unneeded_since_label(since or now)

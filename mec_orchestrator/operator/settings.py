@@ -77,6 +77,44 @@ class OperatorSettings(BaseSettings):
         description="How often each agent's summary is written to its EdgeHost's status.",
     )
 
+    agents_server_name: str = Field(
+        default="",
+        description="The name agents' certificates are checked against when the orchestrator "
+        "calls them (empty: the host of each agent's registered endpoint).",
+    )
+    mp1_port: int = Field(
+        default=8090,
+        ge=1,
+        le=65535,
+        description="The port agents serve Mp1 (MEC 011) on, on every edge host: instances get "
+        "http://<host IP>:<port> in MEC_APP_MP1_URL.",
+    )
+
+    # The RNIS (MEC 012) whose cell changes move users (docs/users.md).
+    rnis_url: str = Field(
+        default="",
+        description="Root of the RNIS API (e.g. http://rnis:8080/rni/v2); empty: no cell changes.",
+    )
+    rnis_callback_uri: str = Field(
+        default="",
+        description="This orchestrator's API as the RNIS reaches it (e.g. http://10.0.0.1:8080): "
+        "the cell-change subscription's callback is under it.",
+    )
+    rnis_check_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How often the RNIS subscription is checked (and made again if it is gone).",
+    )
+
+    @model_validator(mode="after")
+    def _rnis_needs_a_callback(self) -> Self:
+        if self.rnis_url and not self.rnis_callback_uri:
+            raise ValueError("rnis_callback_uri is required with rnis_url (where the RNIS posts)")
+        if self.rnis_url and not self.agents_listen:
+            raise ValueError("rnis_url needs agents_listen: users are served through the agents")
+        return self
+
     @model_validator(mode="after")
     def _agent_server_valid(self) -> Self:
         self.agent_server()  # fail at start-up, not when the server starts

@@ -27,6 +27,7 @@ from mec_orchestrator.operator.settings import OperatorSettings
 
 if TYPE_CHECKING:
     from mec_orchestrator.adapters.agent_link import ReportedInstance
+    from mec_orchestrator.operator.users import UserDirectory
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,9 @@ class OperatorState:
         self._ready = False
         self._zone_observers: list[ZoneObserver] = []
         self._reported_instances: dict[str, tuple[ReportedInstance, ...]] = {}  # by host
+        # The users (MEC 016 contexts), when the process serves devices: told of the agents'
+        # reports (the sessions they hold) and of lost hosts.
+        self.users: UserDirectory | None = None
 
     # Lifecycle
 
@@ -236,6 +240,8 @@ class OperatorState:
     def agent_lost(self, host: str) -> None:
         self.view.note_agent_lost(host)
         self._reported_instances.pop(host, None)
+        if self.users is not None:
+            self.users.host_lost(host)
         self._hosts_changed()
 
     def agent_released(self, host: str) -> None:
@@ -246,6 +252,8 @@ class OperatorState:
     def instances_reported(self, host: str, instances: tuple[ReportedInstance, ...]) -> None:
         """Host's agent reported the full set of app instances on its host (replacing the last)."""
         self._reported_instances[host] = tuple(instances)
+        if self.users is not None:
+            self.users.sessions_reported(host, self._reported_instances[host])
 
     def reported_instances(
         self, host: str | None = None
@@ -262,10 +270,12 @@ class OperatorState:
             return {} if held is None else {host: held}
         return dict(sorted(self._reported_instances.items()))
 
-    # Users (placed by the engine; the users' front door arrives with MEC 016)
+    # Users (placed by the engine through the UserDirectory, the MEC 016 front door)
 
     def users_by_host(self, namespace: str, app: str) -> dict[str, int]:
         """How many of the app's users each host serves now."""
+        if self.users is not None:
+            return self.users.users_on(namespace, app)
         prefix = user_key(namespace, app, "")
         counts: dict[str, int] = {}
         for user, host in self.engine.index.placements().items():

@@ -26,6 +26,7 @@ from schemathesis.checks import (
 )
 
 from mec_devtools.devcluster import ClusterInfo
+from mec_devtools.devcluster.cluster import free_port
 from tests.etsi.conformance import EtsiSpec
 from tests.operator.conftest import OperatorProcess
 
@@ -35,6 +36,7 @@ ETSI_FILES = {
     "/app_pkgm/v1": "MEC01002_AppPkgMgmt.yaml",
     "/app_lcm/v1": "MEC01002_AppLcm.yaml",
     "/location/v2": "LocationAPI.yaml",
+    "/dev_app/v1": "UEAppInterfaceApi.yaml",
 }
 
 
@@ -43,9 +45,13 @@ def api_process(
     crds_installed: ClusterInfo, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     logs = tmp_path_factory.mktemp("fuzz-logs")
-    process = OperatorProcess(
-        crds_installed, logs, priority=700, env={"MEC_API_AUTH": "none"}
-    ).start()
+    env = {
+        "MEC_API_AUTH": "none",
+        # With the agents' server, so devices' MEC 016 calls reach the users' directory.
+        "MEC_OPERATOR_AGENTS_LISTEN": f"127.0.0.1:{free_port()}",
+        "MEC_OPERATOR_AGENTS_INSECURE": "true",
+    }
+    process = OperatorProcess(crds_installed, logs, priority=700, env=env).start()
     try:
         yield process
     finally:

@@ -47,8 +47,38 @@ def owner_reference(app: EdgeApp) -> dict[str, Any]:
     }
 
 
-def deployment_manifest(app: EdgeApp, host: str, pod_template: dict[str, Any]) -> dict[str, Any]:
-    """The instance's Deployment: one replica pinned to the host's nodes (zero when Stopped)."""
+DEFAULT_MP1_PORT = 8090
+
+
+def platform_env(instance_id: str, mp1_port: int) -> list[dict[str, Any]]:
+    """What the MEC platform tells every instance (the Mp1 bootstrap of ETSI MEC 011).
+
+    The instance's id (it registers under it over Mp1, so the orchestrator knows which instance
+    an agent reports), where its host's agent serves Mp1, and the address devices reach it at.
+    """
+    return [
+        {"name": "MEC_APP_INSTANCE_ID", "value": instance_id},
+        {"name": "MEC_HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+        {"name": "MEC_APP_MP1_URL", "value": f"http://$(MEC_HOST_IP):{mp1_port}"},
+        {"name": "MEC_POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "MEC_APP_ADVERTISE_HOST", "value": "$(MEC_POD_IP)"},
+    ]
+
+
+def _with_platform_env(container: dict[str, Any], injected: list[dict[str, Any]]) -> None:
+    """Put the platform's variables first (later ones may refer to them); the app's own win."""
+    own = container.get("env") or []
+    names = {entry.get("name") for entry in own}
+    container["env"] = [e for e in injected if e["name"] not in names] + own
+
+
+def deployment_manifest(
+    app: EdgeApp, host: str, pod_template: dict[str, Any], mp1_port: int = DEFAULT_MP1_PORT
+) -> dict[str, Any]:
+    """The instance's Deployment: one replica pinned to the host's nodes (zero when Stopped).
+
+    Every container gets the platform's variables (`platform_env`), unless it sets them itself.
+    """
     name = app.metadata.name or ""
     labels = instance_labels(name, host)
     template = copy.deepcopy(pod_template)
@@ -56,6 +86,10 @@ def deployment_manifest(app: EdgeApp, host: str, pod_template: dict[str, Any]) -
     metadata["labels"] = {**metadata.get("labels", {}), **labels}
     pod_spec = template.setdefault("spec", {})
     pod_spec["nodeSelector"] = {**pod_spec.get("nodeSelector", {}), EDGE_HOST_LABEL: host}
+    injected = platform_env(f"{app.metadata.namespace}.{instance_name(name, host)}", mp1_port)
+    for container in pod_spec.get("containers") or []:
+        if isinstance(container, dict):
+            _with_platform_env(container, injected)
     replicas = 0 if app.spec.operational_state == OperationalState.STOPPED else 1
     return {
         "apiVersion": "apps/v1",

@@ -220,6 +220,82 @@ class PlacementEngine:
         decision = judge(user, access_point, host, latency, rules.latency_budget_ms)
         return MobilityResult(verdict, current, decision)
 
+    def assess(
+        self,
+        user: UserId,
+        access_point: AccessPointId,
+        rules: PlacementRules,
+        now_s: float,
+        policy: MobilityPolicy | None = None,
+    ) -> MobilityVerdict:
+        """What the policy would decide for the user at access_point, without applying it.
+
+        For apps whose users cannot move yet (their context must be handed over first): the
+        decision is recorded, the user stays.
+        """
+        self.expire_stale(now_s)
+        current = self.index.host_of(user)
+        state = self._users.get(user)
+        allowed = rules.allowed_hosts
+        best = self.index.best_host(access_point, allowed, current)
+        situation = MobilitySituation(
+            current_host=current,
+            current_allowed=current is not None and (allowed is None or current in allowed),
+            current_latency_ms=None
+            if current is None
+            else self.index.latency(access_point, current),
+            best_host=None if best is None else best[1],
+            best_latency_ms=None if best is None else best[0],
+            budget_ms=rules.latency_budget_ms,
+            dwell_s=0.0 if state is None else now_s - state.since_s,
+        )
+        return (policy or self.default_policy).decide(situation)
+
+    def note_access_point(self, user: UserId, access_point: AccessPointId) -> None:
+        """The user is at access_point now but stays where it is served (no decision)."""
+        state = self._users.get(user) or self._waiting.get(user)
+        if state is not None:
+            state.access_point = access_point
+
+    def relocate(self, user: UserId, host: HostName, now_s: float) -> None:
+        """Serve the user on host, whatever the policy says (undoing a move that failed).
+
+        Raises HostFullError when host has no free slot; the user then keeps its host.
+        """
+        current = self.index.host_of(user)
+        if current == host:
+            return
+        if current is not None:
+            self.index.release(user)
+        try:
+            self.index.assign(user, host)
+        except Exception:
+            if current is not None:
+                self.index.assign(user, current)
+            raise
+        state = self._users.get(user) or self._waiting.pop(user, None)
+        if state is not None:
+            state.since_s = now_s
+            self._users[user] = state
+
+    def adopt(
+        self, user: UserId, host: HostName, access_point: AccessPointId | None, now_s: float
+    ) -> bool:
+        """A user already served on host (learned from its agent after a restart): record it.
+
+        The slot is taken even when the host is over its capacity now (the user is there; the
+        capacity only refuses new users). False when the engine does not know the host.
+        """
+        if not self.index.has_host(host):
+            return False
+        if self.index.host_of(user) == host:
+            return True
+        self.index.release(user)
+        self.index.force_assign(user, host)
+        self._users[user] = _UserState(access_point or "", None, now_s)
+        self._waiting.pop(user, None)
+        return True
+
     def release(self, user: UserId) -> HostName | None:
         """The user left: free its slot (or stop waiting); returns the host it was on."""
         self._users.pop(user, None)

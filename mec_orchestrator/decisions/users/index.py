@@ -151,6 +151,16 @@ class PlacementIndex:
         self._load[host] += 1
         self._refresh_full(host)
 
+    def force_assign(self, user: UserId, host: HostName) -> None:
+        """Give user a slot on host even when it is full (a user already served there)."""
+        self._require_host(host)
+        if user in self._host_of:
+            raise ValueError(f"user {user!r} is already on host {self._host_of[user]!r}")
+        self._host_of[user] = host
+        self._users_on[host].add(user)
+        self._load[host] += 1
+        self._refresh_full(host)
+
     def release(self, user: UserId) -> HostName | None:
         """Free the user's slot; returns the host it was on (None if it had none)."""
         host = self._host_of.pop(user, None)

@@ -92,6 +92,28 @@ def test_deployment_is_pinned_to_its_host_and_owned_by_the_app() -> None:
     assert TEMPLATE["spec"].get("nodeSelector") is None  # the app's template is not modified
 
 
+def test_every_container_learns_its_instance_id_and_its_hosts_mp1() -> None:
+    template = {
+        "spec": {
+            "containers": [
+                {"name": "a", "image": "x", "env": [{"name": "MEC_APP_MP1_URL", "value": "mine"}]},
+                {"name": "b", "image": "y"},
+            ]
+        }
+    }
+    pod = deployment_manifest(app(), "site-1", template, mp1_port=9000)["spec"]["template"]
+    first, second = pod["spec"]["containers"]
+    env = {e["name"]: e for e in second["env"]}
+    assert env["MEC_APP_INSTANCE_ID"]["value"] == "city.ar-site-1"
+    assert env["MEC_APP_MP1_URL"]["value"] == "http://$(MEC_HOST_IP):9000"
+    assert env["MEC_HOST_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
+    names = [e["name"] for e in second["env"]]
+    assert names.index("MEC_HOST_IP") < names.index("MEC_APP_MP1_URL")  # defined before use
+    assert [e["value"] for e in first["env"] if e["name"] == "MEC_APP_MP1_URL"] == ["mine"]
+    untouched: Any = template["spec"]["containers"]
+    assert "env" not in untouched[1]  # the app's template is not modified
+
+
 def test_stopped_means_zero_replicas() -> None:
     assert (
         deployment_manifest(app(operationalState="Stopped"), "h", TEMPLATE)["spec"]["replicas"] == 0
