@@ -84,6 +84,8 @@ def create_app(
         from mec_orchestrator.api.routers import location
 
         location.attach(app.state.context)  # MEC 013 zone notifications: Zone changes, watched
+        if users is not None:
+            location.attach_users(app.state.context, users)  # MEC 013 users' location events
     if cell_changes is not None:
         from mec_orchestrator.api.routers import rnis_callbacks
 

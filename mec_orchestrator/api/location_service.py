@@ -30,7 +30,11 @@ from mec_orchestrator.adapters.callbacks import notify_subscriber
 from mec_orchestrator.adapters.kube.errors import ApiError
 from mec_orchestrator.adapters.kube.subscriptions import list_subscriptions
 from mec_orchestrator.api.deps import ApiContext
-from mec_orchestrator.api.schemas.location import ZoneStatusSubscription
+from mec_orchestrator.api.schemas.location import (
+    UserLocationEventSubscription,
+    ZoneLocationEventSubscription,
+    ZoneStatusSubscription,
+)
 from mec_orchestrator.decisions.latency import LatencyMetric
 from mec_orchestrator.decisions.location import (
     MeasuredFacts,
@@ -45,22 +49,48 @@ from mec_orchestrator.decisions.location import (
     zone_status_events,
     zone_status_notification,
 )
+from mec_orchestrator.decisions.location.user_events import (
+    Position,
+    user_events,
+    user_location_event_notification,
+    wanted,
+    zone_events,
+    zone_location_event_notification,
+)
 from mec_orchestrator.model import Zone
 from mec_orchestrator.model.subscription import MecSubscription, SubscriptionApi
 from mec_orchestrator.operator.state import OperatorState
+from mec_orchestrator.operator.users import UserDirectory
 
 log = logging.getLogger(__name__)
 
 ROOT = "/location/v2"
 
 
+def user_address(device_address: str) -> str:
+    """A device's MEC 013 address (its IPv4 address as an `acr:` URI)."""
+    return f"acr:{device_address}"
+
+
 def users_now(state: OperatorState, namespace: str | None = None) -> list[UserLocation]:
-    """The users the engine placed on an access point of a known Zone (of namespace, or all)."""
+    """The attached users on an access point of a known Zone (of namespace, or all).
+
+    With the users' directory (MEC 016), a user is a device with an application context, at
+    the access point its cell maps to; without it, the users the engine placed.
+    """
     access_points = {
         ap.id: (ap.zone, ap.location)
         for ap in state.view.access_points()
         if ap.location is not None
     }
+    users = state.users
+    if users is not None:
+        keys: dict[str, str] = {}
+        for session in users.sessions(namespace):
+            if session.device_address is not None:
+                key = f"{session.namespace}/{session.app}/{user_address(session.device_address)}"
+                keys[key] = session.device_address
+        return user_locations(keys, lambda key: users.position(keys[key]), access_points, namespace)
     engine = state.engine
     return user_locations(
         engine.index.placements().keys(), engine.access_point_of, access_points, namespace
@@ -133,6 +163,115 @@ def zone_status_filter(subscription: MecSubscription) -> ZoneStatusFilter | None
         upper_users_access_point=parsed.upper_number_of_users_ap_threshold,
         lower_users_access_point=parsed.lower_number_of_users_ap_threshold,
     )
+
+
+def _parsed(subscription: MecSubscription, model: type[Any]) -> Any:
+    """The stored subscription as model (None when its body is not one)."""
+    spec = subscription.spec
+    data: dict[str, Any] = dict(spec.body or {})
+    if not data:
+        data = {
+            **(spec.filter or {}),
+            "subscriptionType": spec.subscription_type,
+            "callbackReference": spec.callback_reference,
+        }
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None
+
+
+class UserLocationNotifier:
+    """Users' moves -> UserLocationEvent and ZoneLocationEvent notifications (MEC 013).
+
+    Registered with the users' directory (`UserDirectory.on_position`): each change of a
+    device's access point (attach, cell change, leaving) becomes the events of
+    `decisions.location.user_events`, sent to every matching subscription, in the order of
+    the changes.
+    """
+
+    def __init__(self, context: ApiContext, users: UserDirectory) -> None:
+        self._context = context
+        self._tail: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.stop = users.on_position(self.moved)
+
+    def _position(self, access_point: str | None) -> Position | None:
+        if access_point is None:
+            return None
+        zone = next(
+            (ap.zone for ap in self._context.state.view.access_points() if ap.id == access_point),
+            None,
+        )
+        return None if zone is None else Position(zone, access_point)
+
+    def moved(self, address: str, before: str | None, after: str | None) -> None:
+        old, new = self._position(before), self._position(after)
+        if old == new:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._notify(self._tail, user_address(address), old, new, datetime.now(UTC)),
+            name=f"user-location {address}",
+        )
+        self._tail = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _notify(
+        self,
+        previous: asyncio.Task[None] | None,
+        address: str,
+        old: Position | None,
+        new: Position | None,
+        at: datetime,
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        context = self._context
+        notifier = context.notifier
+        if notifier is None or not context.state.ready:
+            return
+        try:
+            subscriptions = await list_subscriptions(
+                context.state.api, None, subscription_api=SubscriptionApi.LOCATION
+            )
+        except (ApiError, OSError) as error:
+            log.warning("user location notifications not sent: listing subscriptions: %s", error)
+            return
+        for subscription in subscriptions:
+            kind = subscription.spec.subscription_type
+            if subscription.spec.is_expired(at):
+                continue
+            if kind == UserLocationEventSubscription.TYPE:
+                user_sub = _parsed(subscription, UserLocationEventSubscription)
+                if user_sub is None or user_sub.address != address:
+                    continue
+                criteria = [c.value for c in user_sub.location_event_criteria or []]
+                events = user_events(address, old, new)
+                build = user_location_event_notification
+                path = "users"
+            elif kind == ZoneLocationEventSubscription.TYPE:
+                zone_sub = _parsed(subscription, ZoneLocationEventSubscription)
+                if zone_sub is None or (
+                    zone_sub.address_list and address not in zone_sub.address_list
+                ):
+                    continue
+                criteria = [c.value for c in zone_sub.location_event_criteria or []]
+                events = [e for e in zone_events(address, old, new) if e.zone == zone_sub.zone_id]
+                build = zone_location_event_notification
+                path = "zones"
+            else:
+                continue
+            href = subscription_href(subscription, context.settings.public_uri, path)
+            for event in events:
+                if wanted(criteria, event):
+                    notify_subscriber(
+                        notifier,
+                        subscription,
+                        build(event, href, at),
+                        notification_id=f"uln-{uuid.uuid4().hex}",
+                        what=kind.replace("Subscription", "Notification"),
+                    )
 
 
 class ZoneNotifier:

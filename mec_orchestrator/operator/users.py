@@ -57,6 +57,10 @@ ADMISSION_GRACE_S = 10.0
 
 NOTIFICATION_API = "dev_app"
 
+PositionObserver = Callable[[str, str | None, str | None], None]
+"""Told (device address, access point before, access point after) when a user's position
+changes: None is nowhere (no application context)."""
+
 CellLocator = Callable[[str], Awaitable[str | None]]
 """Asks the RNIS which cell a device (by IPv4 address) is in; None when it does not know."""
 
@@ -175,6 +179,7 @@ class UserDirectory:
         self._counts: dict[tuple[str, str, str], int] = {}  # (ns, app, host) -> users
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._position_observers: list[PositionObserver] = []
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -248,6 +253,38 @@ class UserDirectory:
         }
         budget = app.spec.latency.max_ms
         return PlacementRules(latency_budget_ms=2.0 * budget, allowed_hosts=frozenset(allowed))
+
+    # -- devices' positions ------------------------------------------------------------------
+
+    def on_position(self, observer: PositionObserver) -> Callable[[], None]:
+        """Call observer(address, before, after) when a user's access point changes; the undo.
+
+        Observers run on the event loop inside the directory's operations: they must be quick
+        (schedule work as a task). This is how MEC 013 location notifications hear of users.
+        """
+        self._position_observers.append(observer)
+
+        def remove() -> None:
+            if observer in self._position_observers:
+                self._position_observers.remove(observer)
+
+        return remove
+
+    def position(self, address: str) -> str | None:
+        """The access point of a device that has an application context (else None)."""
+        return self._device_cells.get(address) if address in self._by_device else None
+
+    def _tell_position(self, address: str | None, before: str | None) -> None:
+        if address is None:
+            return
+        after = self.position(address)
+        if after == before:
+            return
+        for observer in list(self._position_observers):
+            try:
+                observer(address, before, after)
+            except Exception:  # an observer's bug must not fail a user's operation
+                log.exception("position observer %r failed for %s", observer, address)
 
     # -- devices' cells ---------------------------------------------------------------------
 
@@ -345,7 +382,9 @@ class UserDirectory:
             raise UserError(
                 UserErrorKind.AGENT_FAILED, f"the agent of {host} did not admit the user: {error}"
             ) from None
+        before = None if request.device_address is None else self.position(request.device_address)
         self._remember(session)
+        self._tell_position(request.device_address, before)
         log.info(
             "user %s of %s/%s attached at %s: served on %s (%s)",
             context_id,
@@ -391,8 +430,12 @@ class UserDirectory:
                     # The host is unreachable: its session ends with the instance; the user
                     # leaves here anyway (nothing serves them any more).
                     log.warning("releasing %s on %s failed: %s", context_id, session.host, error)
+            before = (
+                None if session.device_address is None else self.position(session.device_address)
+            )
             self._state.engine.release(session.user_key)
             self._forget(session)
+            self._tell_position(session.device_address, before)
         self._locks.pop(context_id, None)
         self._state.kick(session.namespace, session.app)
 
@@ -400,7 +443,9 @@ class UserDirectory:
 
     async def device_moved(self, address: str, access_point: str) -> list[MoveResult]:
         """The RNIS says the device is now in access_point's cell: decide each of its users."""
+        before = self.position(address)
         self._device_cells[address] = access_point
+        self._tell_position(address, before)
         results = []
         for context_id in sorted(self._by_device.get(address, ())):
             async with self._lock(context_id):
@@ -544,7 +589,10 @@ class UserDirectory:
                     continue
                 adopted = session.served_by(host, instance.app_instance_id, session.reference_uri)
                 self._state.engine.adopt(adopted.user_key, host, adopted.access_point, now)
+                address = adopted.device_address
+                before = None if address is None else self.position(address)
                 self._remember(adopted)
+                self._tell_position(address, before)
                 metrics.USERS_ADOPTED.inc()
                 log.info("user %s learned from the agent of %s", user_id, host)
         for session in [s for s in self._sessions.values() if s.host == host]:
@@ -557,9 +605,7 @@ class UserDirectory:
                 host,
                 session.context_id,
             )
-            self._state.engine.release(session.user_key)
-            self._forget(session)
-            task = asyncio.create_task(self._place_again(session), name="place a user again")
+            task = asyncio.create_task(self._serve_elsewhere(session), name="place a user again")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -574,12 +620,22 @@ class UserDirectory:
 
     async def _evacuate(self, lost: list[DeviceSession]) -> None:
         for session in lost:
-            async with self._lock(session.context_id):
-                if self._sessions.get(session.context_id) != session:
-                    continue  # moved or gone meanwhile
-                self._state.engine.release(session.user_key)
-                self._forget(session)
-                await self._place_again(session)
+            await self._serve_elsewhere(session)
+
+    async def _serve_elsewhere(self, session: DeviceSession) -> None:
+        """The user's instance is gone: forget it there, place it again, tell who watches."""
+        async with self._lock(session.context_id):
+            if self._sessions.get(session.context_id) != session:
+                return  # moved, gone or placed again meanwhile
+            await self._serve_elsewhere_now(session)
+
+    async def _serve_elsewhere_now(self, session: DeviceSession) -> None:
+        address = session.device_address
+        before = None if address is None else self.position(address)
+        self._state.engine.release(session.user_key)
+        self._forget(session)
+        await self._place_again(session)
+        self._tell_position(address, before)
 
     async def _place_again(self, session: DeviceSession) -> None:
         """Serve a user whose instance is gone from the best other one; else end its context."""

@@ -219,8 +219,10 @@ def scene(
     app: dict[str, Any] | None = None,
     hosts: tuple[str, ...] = HOSTS,
     agents: FakeAgents | None = None,
+    state: OperatorState | None = None,
 ) -> Scene:
-    state = OperatorState(
+    """The world of these tests (a state over no API server unless one is given)."""
+    state = state or OperatorState(
         OperatorSettings(standalone=True), Connection(server="https://127.0.0.1:1", ca_path=None)
     )
     for index, host in enumerate(HOSTS):

@@ -48,7 +48,12 @@ from mec_orchestrator.api.deps import (
     authorize,
     namespace,
 )
-from mec_orchestrator.api.location_service import ZoneNotifier, measured_facts, users_now
+from mec_orchestrator.api.location_service import (
+    UserLocationNotifier,
+    ZoneNotifier,
+    measured_facts,
+    users_now,
+)
 from mec_orchestrator.api.problems import (
     PROBLEM_JSON,
     ProblemDetails,
@@ -87,6 +92,7 @@ from mec_orchestrator.model.subscription import (
     MecSubscriptionSpec,
     SubscriptionApi,
 )
+from mec_orchestrator.operator.users import UserDirectory
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +127,11 @@ QueryList = Annotated[list[str] | None, Query(max_length=MAX_QUERY_VALUES)]
 def attach(context: ApiContext) -> ZoneNotifier:
     """Start notifying ZoneStatusSubscriptions of the Zone changes the operator sees."""
     return ZoneNotifier(context)
+
+
+def attach_users(context: ApiContext, users: UserDirectory) -> UserLocationNotifier:
+    """Start notifying user and zonal location event subscriptions of the users' moves."""
+    return UserLocationNotifier(context, users)
 
 
 def _base(request: Request, public_uri: str) -> str:
