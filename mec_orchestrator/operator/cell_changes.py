@@ -6,7 +6,8 @@ that `cellId`, and tells the `UserDirectory` that each device named is there now
 directory asks each of its users' app's mobility policy. Every notification ends in a counted
 outcome (`mec_cell_change_notifications_total{outcome}`): applied, a radio handover still under
 way (preparing, executing), one that failed (rejected, cancelled), or a refusal (UnknownCell: no
-Zone names the cell; NoDevice: no IPv4 address in it). A refusal is logged; nothing is lost.
+Zone names the cell; NoDevice: no IPv4 address in it; NoUser: no device named has an application
+context — its cell is remembered for when it attaches). A refusal is logged; nothing is lost.
 """
 
 from __future__ import annotations
@@ -75,7 +76,13 @@ class CellChangeIntake:
             )
             return IntakeResult("UnknownCell", [])
         moves: list[MoveResult] = []
+        known = False
         for address in change.addresses:
+            known = known or self.users.position(address) is not None
             moves += await self.users.device_moved(address, access_point)
+        if not known:  # the cell is remembered, for when the device attaches
+            metrics.CELL_CHANGES.labels("NoUser").inc()
+            log.info("cell change of %s: no user attached", ", ".join(change.addresses))
+            return IntakeResult("NoUser", moves)
         metrics.CELL_CHANGES.labels("applied").inc()
         return IntakeResult("applied", moves)

@@ -379,8 +379,9 @@ async def test_cell_changes_in_progress_or_unknown_change_nothing() -> None:
     done = await intake.apply(change(HoStatus.COMPLETED, CELLS["ap2"].upper(), DEVICE))
     assert done.outcome == "applied"
     assert [m.outcome for m in done.moves] == [MoveOutcome.MOVED]
-    # A device nobody attached: its cell is remembered for when it attaches.
-    await intake.apply(change(HoStatus.COMPLETED, CELLS["ap2"], "10.45.9.9"))
+    # A device nobody attached: refused as NoUser, its cell remembered for when it attaches.
+    nobody = await intake.apply(change(HoStatus.COMPLETED, CELLS["ap2"], "10.45.9.9"))
+    assert nobody.outcome == "NoUser"
     assert s.users.device_access_point("10.45.9.9") == "ap2"
 
 
