@@ -34,6 +34,7 @@ __all__ = ["receiver", "storage_ready"]  # fixtures of the location tests, used 
 
 ROOT = "/location/v2"
 ADDRESS = f"acr:{DEVICE}"
+USERS = f"/namespaces/city{ROOT}/queries/users"  # the scene's app is in namespace city
 
 
 def _bodies(records: list[dict[str, Any]], root: str) -> list[dict[str, Any]]:
@@ -58,7 +59,7 @@ async def test_attached_devices_are_users_and_their_moves_are_notified(
         delivery,
         httpx.AsyncClient(transport=transport, base_url="http://api") as http,
     ):
-        assert check(await http.get(f"/namespaces/city{ROOT}/queries/users"))["userList"].get("user", []) == []
+        assert check(await http.get(USERS))["userList"].get("user", []) == []
         user_sub = {
             "userLocationEventSubscription": {
                 "subscriptionType": "UserLocationEventSubscription",
@@ -80,7 +81,7 @@ async def test_attached_devices_are_users_and_their_moves_are_notified(
         assert created.status_code == 201, created.text
 
         session = await attached_at(s, "ap1")  # enters: ap1 of cbd
-        listed = check(await http.get(f"/namespaces/city{ROOT}/queries/users"))["userList"]["user"]
+        listed = check(await http.get(USERS))["userList"]["user"]
         assert [(u["address"], u["accessPointId"], u["zoneId"]) for u in listed] == [
             (ADDRESS, "ap1", "cbd")
         ]
@@ -109,4 +110,4 @@ async def test_attached_devices_are_users_and_their_moves_are_notified(
             body = record["body"]
             schema = user_schema if "userLocationEventNotification" in body else zone_schema
             jsonschema.Draft202012Validator(schema).validate(body)
-        assert check(await http.get(f"/namespaces/city{ROOT}/queries/users"))["userList"].get("user", []) == []
+        assert check(await http.get(USERS))["userList"].get("user", []) == []

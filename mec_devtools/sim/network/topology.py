@@ -115,6 +115,7 @@ class Network:
         self._run_dir = state_dir / self.tag
         self._switch_ns = addr.namespace_name(self.tag, addr.SWITCH_NODE)
         self._nodes: dict[str, Node] = {}
+        self._extra: dict[ipaddress.IPv4Address, str] = {}  # extra address -> node name
         self._processes: list[subprocess.Popen[Any]] = []
         self._switch: subprocess.Popen[bytes] | None = None
         self._client = SwitchClient(self._run_dir / "ctl.sock")
@@ -224,6 +225,7 @@ class Network:
             if not self._started:
                 return
             self._started = False
+            self._extra.clear()  # they go with their namespaces
             for proc in self._processes:
                 _stop_process_group(proc)
             if self._switch is not None:
@@ -302,6 +304,8 @@ class Network:
             if host > addr.MAX_HOSTS + 1:
                 raise NetworkError(f"at most {addr.MAX_HOSTS} nodes per network")
             address = addr.host_address(self.subnet, host)
+            if address in self._extra:
+                raise NetworkError(f"{address} is taken by an extra address of a node")
             ns = addr.namespace_name(self.tag, name)
             node = Node(
                 name=name,
@@ -330,6 +334,56 @@ class Network:
             self._bring_up_port(node.port)
             self._request("add_port", name=name, ifname=node.port, mac=node.mac)
             return node
+
+    # -- extra addresses -----------------------------------------------------------------
+    def add_address(self, node: Node | str) -> ipaddress.IPv4Address:
+        """Add one more IPv4 address of the subnet to a node's eth0 and return it.
+
+        Extra addresses are taken from the top of the subnet downwards (.254, .253, ...), never
+        one of a node, of the root namespace or another extra address; `add_node` refuses an
+        address already taken this way. The node answers ARP for it with its own MAC, so the
+        switch delivers traffic for it to the node's port. It is a /32: routes and the source
+        address of the node's own connections stay as they are. Deleting the namespace on
+        close removes it.
+        """
+        with self._lock:
+            if not self._started:
+                raise NetworkError("network not started")
+            target = self.node(node)
+            if target.namespace is None:
+                raise NetworkError("extra addresses are for nodes, not the root namespace")
+            taken = {self.root.address, *(n.address for n in self._nodes.values()), *self._extra}
+            for host in range(addr.MAX_HOSTS + 1, 1, -1):
+                candidate = addr.host_address(self.subnet, host)
+                if candidate not in taken:
+                    break
+            else:
+                raise NetworkError(f"no free address left in {self.subnet}")
+            ns = target.namespace
+            ip("addr", "add", f"{candidate}/32", "dev", target.interface, namespace=ns)
+            self._extra[candidate] = target.name
+            return candidate
+
+    def remove_address(self, node: Node | str, address: ipaddress.IPv4Address | str) -> None:
+        """Remove an extra address that `add_address` gave the node; unknown ones are an error.
+
+        After `close` there is nothing to remove (the namespaces are gone) and this does nothing.
+        """
+        with self._lock:
+            if not self._started:
+                return
+            target = self.node(node)
+            wanted = ipaddress.IPv4Address(str(address))
+            if self._extra.get(wanted) != target.name or target.namespace is None:
+                raise NetworkError(f"{wanted} is not an extra address of {target.name}")
+            del self._extra[wanted]
+            ip("addr", "del", f"{wanted}/32", "dev", target.interface, namespace=target.namespace)
+
+    def extra_addresses(self, node: Node | str) -> list[ipaddress.IPv4Address]:
+        """The extra addresses a node has now, lowest first."""
+        with self._lock:
+            name = self.node(node).name
+            return sorted(a for a, owner in self._extra.items() if owner == name)
 
     def set_delay(
         self,
