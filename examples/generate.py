@@ -34,6 +34,8 @@ from mec_orchestrator.model import (
     ZoneSpec,
 )
 
+CELL_BASE = 0x5050000
+"""The first site's cell identity (the rest follow in file order)."""
 EDGE_HOSTS = 6
 PROBE_PORT = 7777
 AGENT_PORT = 50051
@@ -101,6 +103,9 @@ def zones(sites: list[Site], hosts: list[Site]) -> list[Zone]:
                         name=site.name,
                         location=location(site),
                         connection_type=ConnectionType.LTE,
+                        # The E-UTRAN cell identity the RNIS names the site's cell by: the
+                        # site's place in file order (28 bits, 7 hexadecimal digits).
+                        cell_id=f"{CELL_BASE + index[site.site_id]:07x}",
                         # One reflector address per site, in file order (a private range).
                         probe_reflector=f"10.64.0.{index[site.site_id] + 1}:{PROBE_PORT}",
                     )

@@ -84,6 +84,7 @@ async def reconcile(state: OperatorState, body: dict[str, Any]) -> Outcome:
         users_by_host=users,
         observed=observed,
         now=now,
+        users_by_access_point=state.users_by_access_point(namespace, name),
     )
     metrics.PLACEMENT_DECISION_SECONDS.observe(time.perf_counter() - decided)
 

@@ -283,6 +283,12 @@ class OperatorState:
                 counts[host] = counts.get(host, 0) + 1
         return counts
 
+    def users_by_access_point(self, namespace: str, app: str) -> dict[str, int]:
+        """Where the app's users are now: access point -> users (empty without devices)."""
+        if self.users is None:
+            return {}
+        return self.users.users_at(namespace, app)
+
     def placement_rules(self, namespace: str, app: str) -> PlacementRules:
         """Where the engine may put a user of the app: a host with a Ready instance of it.
 

@@ -204,6 +204,21 @@ class UserDirectory:
             if (ns, name) == (namespace, app) and count > 0
         }
 
+    def users_at(self, namespace: str, app: str) -> dict[str, int]:
+        """Users of the app per access point (where their devices are now)."""
+        counts: dict[str, int] = {}
+        for session in self._sessions.values():
+            if (session.namespace, session.app) != (namespace, app):
+                continue
+            where = (
+                self._device_cells.get(session.device_address)
+                if session.device_address is not None
+                else None
+            ) or session.access_point
+            if where is not None:
+                counts[where] = counts.get(where, 0) + 1
+        return counts
+
     def device_access_point(self, address: str) -> str | None:
         return self._device_cells.get(address)
 

@@ -290,7 +290,7 @@ def test_short_names_category_and_selectable_fields(kubectl: Kubectl, namespace:
     assert kubectl("get", "apkg", "-n", namespace, "-o", "name").stdout.split() == [
         "apppackage.mec.dev/video-analytics"
     ]
-    assert len(kubectl("get", "ea", "-n", namespace, "-o", "name").stdout.split()) == 2
+    assert len(kubectl("get", "ea", "-n", namespace, "-o", "name").stdout.split()) == 3
     in_zone = kubectl("get", "eh", "--field-selector", "spec.zone=zone-304365", "-o", "name")
     assert in_zone.stdout.split() == ["edgehost.mec.dev/site-304365"]
     using = kubectl(

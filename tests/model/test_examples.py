@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from typing import Any
 
 import pytest
 
+from mec_devtools.runtime import is_project_image
 from mec_devtools.sim.topology import melbourne_sites
 from mec_orchestrator.model import (
     AppPackage,
@@ -44,6 +46,17 @@ def test_ar_example_is_a_10ms_app_that_follows_its_users() -> None:
     assert app.spec.app_package_ref is None
     assert app.spec.mobility.level is MobilityLevel.WITHOUT_CONFIRMATION
     assert app.spec.mobility.context_transfer is ContextTransfer.MEC_ASSISTED
+
+
+def test_reference_app_example_runs_the_shipped_console_script() -> None:
+    app = EdgeApp.model_validate(example("edgeapp-reference-anchors.yaml"))
+    assert app.spec.template is not None
+    (container,) = app.spec.template.spec.containers
+    assert is_project_image(container.image)  # the emulated hosts run it for real
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    command = (container.model_extra or {})["command"]
+    assert command[0] in scripts
+    assert app.spec.placement.max_users_per_instance == 200
 
 
 def test_package_example_and_its_edgeapp_agree() -> None:

@@ -31,8 +31,9 @@ The rule, before and after users attach:
    (latency drops), step 2 covers the access point with it and the over-budget instance falls
    out of the plan: it is retired after `placement.idleSeconds`, as any instance no longer
    wanted.
-4. Then `placement.warmStandby` extra hosts: the second-best hosts of the covered access points
-   (most access points first), so a handover target is already warm.
+4. Then `placement.warmStandby` extra hosts: the second-best hosts of the covered access points,
+   next to the users first (the host that is second best for the most users' access points),
+   then for the most access points, so a handover target is already warm where users are.
 5. With no access point known at all, the app gets one instance: where it already runs if that
    host is still eligible, else on the eligible host with the most free capacity (then name).
    Staying put matters: apps that all chased the emptiest host would move in a herd.
@@ -261,8 +262,12 @@ def plan_instances(
     users_by_host: Mapping[str, int],
     observed: Sequence[ObservedInstance],
     now: datetime,
+    users_by_access_point: Mapping[str, int] | None = None,
 ) -> InstancePlan:
-    """Decide the instances of one app (see the module docstring for the rule)."""
+    """Decide the instances of one app (see the module docstring for the rule).
+
+    users_by_access_point: where the app's users are (access point -> users), for the standby.
+    """
     by_name = {h.name: h for h in hosts}
     if spec.lifecycle == InstantiationState.NOT_INSTANTIATED:
         return InstancePlan(
@@ -325,7 +330,7 @@ def plan_instances(
             min(current) if current else min(eligible, key=lambda n: (-_free(by_name[n]), n))
         )
 
-    standby = _standby(spec, eligible, chosen, ap_ids, within, cap)
+    standby = _standby(spec, eligible, chosen, ap_ids, within, cap, users_by_access_point or {})
     planned = tuple(sorted({*chosen, *standby}))
     over_budget = {
         ap: OverBudget(host, value.one_way_ms, value.measured)
@@ -379,17 +384,20 @@ def _standby(  # noqa: PLR0917 - a private helper of plan_instances
     ap_ids: Sequence[str],
     within: Callable[[str, str], float | None],
     cap: int,
+    users_at: Mapping[str, int],
 ) -> list[str]:
     wanted = min(spec.placement.warm_standby, max(cap - len(chosen), 0))
     if wanted == 0:
         return []
     votes: dict[str, int] = {}
+    user_votes: dict[str, int] = {}
     for ap in ap_ids:
         ranked = sorted((rtt, host) for host in eligible if (rtt := within(ap, host)) is not None)
         seconds = [host for _, host in ranked if host not in chosen][:1]
         for host in seconds:
             votes[host] = votes.get(host, 0) + 1
-    order = sorted(votes, key=lambda h: (-votes[h], h))
+            user_votes[host] = user_votes.get(host, 0) + max(users_at.get(ap, 0), 0)
+    order = sorted(votes, key=lambda h: (-user_votes[h], -votes[h], h))
     if len(order) < wanted:  # no access point known: any eligible host will do, by name
         order += [h for h in eligible if h not in chosen and h not in order]
     return order[:wanted]

@@ -62,6 +62,7 @@ def plan(
         users_by_host=kw.get("users", {}),
         observed=kw.get("observed", []),
         now=kw.get("now", NOW),
+        users_by_access_point=kw.get("users_at"),
     )
 
 
@@ -118,6 +119,23 @@ def test_warm_standby_adds_the_second_best_host() -> None:
     result = plan(spec(placement={"warmStandby": 1}), hosts("a", "b", "c"), rtts)
     assert result.hosts == ("a", "b")
     assert result.standby == ("b",)
+
+
+def test_the_warm_standby_goes_next_to_the_users() -> None:
+    aps = [AccessPointView(f"ap-{i}", "z") for i in (1, 2, 3)]
+    rtts = {
+        ("ap-1", "a"): 1,
+        ("ap-2", "a"): 1,
+        ("ap-3", "a"): 1,
+        ("ap-1", "b"): 3,  # b is second best for ap-1 and ap-2
+        ("ap-2", "b"): 3,
+        ("ap-3", "c"): 3,  # c is second best for ap-3 only
+    }
+    app = spec(placement={"warmStandby": 1})
+    nobody = plan(app, hosts("a", "b", "c"), rtts, access_points=aps)
+    assert nobody.standby == ("b",)  # most access points
+    crowd = plan(app, hosts("a", "b", "c"), rtts, access_points=aps, users_at={"ap-3": 40})
+    assert crowd.standby == ("c",)  # where the users are
 
 
 def test_without_access_points_one_instance_runs_on_the_roomiest_host() -> None:
