@@ -151,16 +151,14 @@ async def test_a_device_in_no_known_cell_is_told_so(world: tuple[Scene, httpx.As
 
 async def test_where_an_app_could_serve_the_device(world: tuple[Scene, httpx.AsyncClient]) -> None:
     _, http = world
-    asked = {
-        "associateDevAppId": "dev-app-1",
-        "appInfo": {"appName": "ar", "appProvider": "city", "appDVersion": "1.0"},
-    }
+    app_info: dict[str, str] = {"appName": "ar", "appProvider": "city", "appDVersion": "1.0"}
+    asked = {"associateDevAppId": "dev-app-1", "appInfo": app_info}
     body = check(await http.post(f"{ROOT}/obtain_app_loc_availability", json=asked))
     areas = body["appInfo"]["availableLocations"]
     assert len(areas) == 3
     ring = areas[0]["appLocation"]["area"]["coordinates"][0]
     assert ring[0] == ring[-1]  # a closed polygon
-    asked["appInfo"]["appName"] = "nope"
+    app_info["appName"] = "nope"
     missing = await http.post(f"{ROOT}/obtain_app_loc_availability", json=asked)
     assert missing.status_code == 404
     check(missing)
