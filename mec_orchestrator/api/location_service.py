@@ -199,10 +199,7 @@ class UserLocationNotifier:
     def _position(self, access_point: str | None) -> Position | None:
         if access_point is None:
             return None
-        zone = next(
-            (ap.zone for ap in self._context.state.view.access_points() if ap.id == access_point),
-            None,
-        )
+        zone = self._context.state.view.zone_of.get(access_point)
         return None if zone is None else Position(zone, access_point)
 
     def moved(self, address: str, before: str | None, after: str | None) -> None:

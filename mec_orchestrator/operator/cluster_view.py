@@ -106,6 +106,9 @@ class ClusterView:
     budgets: dict[tuple[str, str], float] = field(default_factory=dict)  # (ns, app) -> maxMs
     apps: dict[tuple[str, str], EdgeApp] = field(default_factory=dict)  # valid EdgeApps
     cells: dict[str, str] = field(default_factory=dict)  # cell id (lower case) -> access point
+    zone_of: dict[str, str] = field(default_factory=dict)  # access point -> its zone
+    # Grows on every change of an instance Deployment: who caches per-instance facts compares it.
+    instance_changes: int = 0
     clock: Callable[[], float] = time.monotonic
 
     @property
@@ -192,6 +195,11 @@ class ClusterView:
             for ap in zone.spec.access_points
             if ap.cell_id is not None
         }
+        self.zone_of = {
+            ap.id: zone_name
+            for zone_name, zone in sorted(self.zones.items())
+            for ap in zone.spec.access_points
+        }
         return self.access_points() != before
 
     def update_instance(self, uid: str, body: Mapping[str, Any] | None) -> None:
@@ -201,6 +209,7 @@ class ClusterView:
         an object older than the one recorded (by resourceVersion, which the API server draws
         from etcd's revision) is ignored, so a late answer cannot hide what the watch delivered.
         """
+        self.instance_changes += 1
         labels = (body or {}).get("metadata", {}).get("labels") or {}
         seen = observed_instance(body) if body is not None else None
         if body is None or seen is None or APP_LABEL not in labels:
@@ -258,9 +267,12 @@ class ClusterView:
         for namespace, app, host in self.instances.values():
             if (namespace, app) != exclude_app:
                 per_host[host] = per_host.get(host, 0) + 1
+        nodes_of: dict[str, list[NodeFacts]] = {}
+        for node in self.nodes.values():  # once, not per host: thousands of hosts are fine
+            nodes_of.setdefault(node.host, []).append(node)
         views: list[HostView] = []
-        for host in self.host_names():
-            facts = [f for f in self.nodes.values() if f.host == host]
+        for host in sorted(nodes_of):
+            facts = nodes_of[host]
             ready = [f for f in facts if f.ready]
             edge_host = self.edge_hosts.get(host)
             capacity = (

@@ -72,6 +72,9 @@ class OperatorState:
         # The users (MEC 016 contexts), when the process serves devices: told of the agents'
         # reports (the sessions they hold) and of lost hosts.
         self.users: UserDirectory | None = None
+        # Grows whenever what the agents say of the hosts changes (connections, reports): the
+        # users' directory caches which instances can take users and compares it.
+        self.agent_changes = 0
 
     # Lifecycle
 
@@ -234,10 +237,12 @@ class OperatorState:
     # Agents
 
     def agent_connected(self, host: str) -> None:
+        self.agent_changes += 1
         self.view.note_agent_connected(host)
         self._hosts_changed()
 
     def agent_lost(self, host: str) -> None:
+        self.agent_changes += 1
         self.view.note_agent_lost(host)
         self._reported_instances.pop(host, None)
         if self.users is not None:
@@ -246,11 +251,13 @@ class OperatorState:
 
     def agent_released(self, host: str) -> None:
         """The agent was sent on to the active replica: not a loss, nothing to re-plan."""
+        self.agent_changes += 1
         self.view.note_agent_released(host)
         self._reported_instances.pop(host, None)
 
     def instances_reported(self, host: str, instances: tuple[ReportedInstance, ...]) -> None:
         """Host's agent reported the full set of app instances on its host (replacing the last)."""
+        self.agent_changes += 1
         self._reported_instances[host] = tuple(instances)
         if self.users is not None:
             self.users.sessions_reported(host, self._reported_instances[host])

@@ -28,10 +28,13 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
 
 from mec_orchestrator.adapters.agent_link import ReportedInstance
 from mec_orchestrator.adapters.agent_link.commands import AgentCommandError, AgentSessions
 from mec_orchestrator.adapters.callbacks import CallbackDelivery
+from mec_orchestrator.decisions.handover import HandoverEvent, HandoverEventKind, InstanceRef
 from mec_orchestrator.decisions.mobility.policies import (
     MobilityPolicy,
     NeverMigrate,
@@ -56,6 +59,9 @@ ADMISSION_GRACE_S = 10.0
 """A report may have left the agent before it admitted a user: absence counts only after this."""
 
 NOTIFICATION_API = "dev_app"
+
+HandoverObserver = Callable[[HandoverEvent], None]
+"""Told every step of every move of a user (TRIGGERED, then COMPLETED or FAILED)."""
 
 PositionObserver = Callable[[str, str | None, str | None], None]
 """Told (device address, access point before, access point after) when a user's position
@@ -176,10 +182,18 @@ class UserDirectory:
         self._by_device: dict[str, set[str]] = {}
         self._device_cells: dict[str, str] = {}  # device address -> access point
         self._admitted_at: dict[str, float] = {}
-        self._counts: dict[tuple[str, str, str], int] = {}  # (ns, app, host) -> users
+        self._counts_of: dict[tuple[str, str], dict[str, int]] = {}  # (ns, app) -> host -> users
+        # (ns, app) -> (versions it was computed at, serving instances by host, their hosts)
+        self._serving_cache: dict[
+            tuple[str, str],
+            tuple[tuple[int, int], Mapping[str, ServingInstance], frozenset[str]],
+        ] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._position_observers: list[PositionObserver] = []
+        self._handover_observers: list[HandoverObserver] = []
+        # (target instance, user) -> set when an AppSelfControlled app reports the transfer
+        self._transfer_reports: dict[tuple[str, str], asyncio.Event] = {}
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -198,11 +212,7 @@ class UserDirectory:
 
     def users_on(self, namespace: str, app: str) -> dict[str, int]:
         """Users of the app per host."""
-        return {
-            host: count
-            for (ns, name, host), count in self._counts.items()
-            if (ns, name) == (namespace, app) and count > 0
-        }
+        return {h: n for h, n in self._counts_of.get((namespace, app), {}).items() if n > 0}
 
     def users_at(self, namespace: str, app: str) -> dict[str, int]:
         """Users of the app per access point (where their devices are now)."""
@@ -232,42 +242,88 @@ class UserDirectory:
             and app.spec.operational_state is OperationalState.STARTED
         ]
 
-    def serving_instances(self, namespace: str, app: str) -> dict[str, ServingInstance]:
-        """The app's instances that can take users now, by host."""
+    def serving_instances(self, namespace: str, app: str) -> Mapping[str, ServingInstance]:
+        """The app's instances that can take users now, by host (read-only).
+
+        Computed again only when an instance Deployment or an agent's report changed: an attach
+        or a cell change costs the same with ten hosts or thousands.
+        """
+        return self._serving(namespace, app)[0]
+
+    def _serving(
+        self, namespace: str, app: str
+    ) -> tuple[Mapping[str, ServingInstance], frozenset[str]]:
+        """The serving instances and their hosts as one shared set (the users' allow-list)."""
+        version = (self._state.view.instance_changes, self._state.agent_changes)
+        cached = self._serving_cache.get((namespace, app))
+        if cached is not None and cached[0] == version:
+            return cached[1], cached[2]
         view = self._state.view
-        deployments = {
-            seen.instance.host: seen.instance.deployment
-            for seen in view.observed_instances(namespace, app)
-            if seen.instance.ready
-        }
         serving: dict[str, ServingInstance] = {}
-        for host, reported in self._state.reported_instances().items():
-            deployment = deployments.get(host)
-            endpoint = self._agent_endpoint(host)
-            if deployment is None or endpoint is None:
+        for seen in view.observed_instances(namespace, app):
+            if not seen.instance.ready:
                 continue
-            wanted = instance_id_of(namespace, deployment)
+            host = seen.instance.host
+            endpoint = self._agent_endpoint(host)
+            reported = self._state.reported_instances(host).get(host)
+            if endpoint is None or reported is None:
+                continue
+            wanted = instance_id_of(namespace, seen.instance.deployment)
             for instance in reported:
                 if instance.app_instance_id == wanted and instance.ready and instance.endpoint:
                     serving[host] = ServingInstance(
                         host, instance.app_instance_id, instance.endpoint, endpoint
                     )
-        return serving
+        frozen = MappingProxyType(serving)
+        hosts = frozenset(serving)
+        self._serving_cache[(namespace, app)] = (version, frozen, hosts)
+        return frozen, hosts
 
-    def _rules(
-        self, app: EdgeApp, serving: Mapping[str, ServingInstance], own_host: str | None = None
-    ) -> PlacementRules:
+    def instance_owner(self, app_instance_id: str) -> tuple[str, str, str] | None:
+        """(namespace, EdgeApp, host) of an instance by its Mp1 appInstanceId, if known."""
+        view = self._state.view
+        for ns, app, host in view.instances.values():
+            for seen in view.observed_instances(ns, app):
+                if seen.instance.host == host and instance_id_of(ns, seen.instance.deployment) == (
+                    app_instance_id
+                ):
+                    return ns, app, host
+        return None
+
+    def sessions_of_device(self, address: str) -> list[DeviceSession]:
+        """The application contexts of the device at IPv4 address."""
+        return [self._sessions[c] for c in sorted(self._by_device.get(address, ()))]
+
+    def context_transfer_reported(self, app_instance_id: str, context_id: str) -> bool:
+        """An AppSelfControlled app says it moved a user's context (MEC 021).
+
+        Its USER_CONTEXT_TRANSFER_COMPLETED; True when a handover was waiting for it.
+        """
+        waiting = self._transfer_reports.get((app_instance_id, context_id))
+        if waiting is None:
+            return False
+        waiting.set()
+        return True
+
+    def _rules(self, app: EdgeApp, own_host: str | None = None) -> PlacementRules:
+        """Where a user of app may go: a serving host, not one whose instance is full.
+
+        The allow-list is the one shared set of the app's serving hosts (users keep a
+        reference to it); full instances are excluded apart from it.
+        """
         namespace, name = app.metadata.namespace or "", app.metadata.name or ""
+        _, hosts = self._serving(namespace, name)
         limit = app.spec.placement.max_users_per_instance
-        allowed = {
-            host
-            for host in serving
-            if limit is None
-            or host == own_host
-            or self._counts.get((namespace, name, host), 0) < limit
-        }
+        excluded: frozenset[str] = frozenset()
+        if limit is not None:
+            counts = self._counts_of.get((namespace, name), {})
+            excluded = frozenset(
+                host for host, users in counts.items() if users >= limit and host != own_host
+            )
         budget = app.spec.latency.max_ms
-        return PlacementRules(latency_budget_ms=2.0 * budget, allowed_hosts=frozenset(allowed))
+        return PlacementRules(
+            latency_budget_ms=2.0 * budget, allowed_hosts=hosts, excluded_hosts=excluded
+        )
 
     # -- devices' positions ------------------------------------------------------------------
 
@@ -284,6 +340,50 @@ class UserDirectory:
                 self._position_observers.remove(observer)
 
         return remove
+
+    def on_handover(self, observer: HandoverObserver) -> Callable[[], None]:
+        """Call observer(event) at every step of every move of a user; returns the undo.
+
+        Quick and non-blocking, as for `on_position` (the MEC 021 API and Events listen here).
+        """
+        self._handover_observers.append(observer)
+
+        def remove() -> None:
+            if observer in self._handover_observers:
+                self._handover_observers.remove(observer)
+
+        return remove
+
+    def _tell_handover(self, event: HandoverEvent) -> None:
+        for observer in list(self._handover_observers):
+            try:
+                observer(event)
+            except Exception:  # an observer's bug must not fail a user's move
+                log.exception("handover observer %r failed", observer)
+
+    def _handover_event(
+        self,
+        kind: HandoverEventKind,
+        handover_id: str,
+        session: DeviceSession,
+        target: ServingInstance,
+        **details: Any,
+    ) -> HandoverEvent:
+        app = self._state.view.apps.get((session.namespace, session.app))
+        return HandoverEvent(
+            kind=kind,
+            handover_id=handover_id,
+            context_id=session.context_id,
+            namespace=session.namespace,
+            app=session.app,
+            app_d_id=app.spec.app_d_id if app is not None else "",
+            device_address=session.device_address,
+            source=InstanceRef(session.host, session.app_instance_id, session.reference_uri),
+            target=InstanceRef(target.host, target.app_instance_id, target.reference_uri),
+            context_transfer=app.spec.mobility.context_transfer.value if app else "None",
+            at_s=self._clock(),
+            **details,
+        )
 
     def position(self, address: str) -> str | None:
         """The access point of a device that has an application context (else None)."""
@@ -359,14 +459,14 @@ class UserDirectory:
                 "the RNIS has not reported it in a cell that a Zone's access point names",
             )
         serving = self.serving_instances(namespace, name)
-        rules = self._rules(app, serving)
+        rules = self._rules(app)
         context_id = uuid.uuid4().hex
         user_key = f"{namespace}/{name}/{context_id}"
         decision = self._state.engine.place(user_key, access_point, rules, self._monotonic())
         host = decision.host
         if host is None:
             self._state.engine.release(user_key)
-            full = len(serving) - len(rules.allowed_hosts or ())
+            full = len(rules.excluded_hosts & set(serving))
             raise UserError(
                 UserErrorKind.NO_INSTANCE,
                 f"no instance of {name} can take a user from access point {access_point}: "
@@ -480,7 +580,7 @@ class UserDirectory:
                 session.context_id, MoveOutcome.STAYED, session.host, None, "AppUnknown"
             )
         serving = self.serving_instances(session.namespace, session.app)
-        rules = self._rules(app, serving, own_host=session.host)
+        rules = self._rules(app, own_host=session.host)
         policy = mobility_policy(app)
         now = self._monotonic()
         if app.spec.mobility.context_transfer is not ContextTransfer.NONE:
@@ -530,6 +630,12 @@ class UserDirectory:
     ) -> MoveResult:
         """Switch a user of an app without context: admit at target, release at source, notify."""
         moved = session.served_by(target.host, target.app_instance_id, target.reference_uri)
+        handover_id = uuid.uuid4().hex
+        self._tell_handover(
+            self._handover_event(
+                HandoverEventKind.TRIGGERED, handover_id, session, target, reason=str(reason)
+            )
+        )
         try:
             await self._agents.admit(
                 target.agent_endpoint, target.app_instance_id, session.context_id, moved.encode()
@@ -537,6 +643,11 @@ class UserDirectory:
         except AgentCommandError as error:
             self._state.engine.relocate(session.user_key, session.host, self._monotonic())
             self._sessions[session.context_id] = session
+            self._tell_handover(
+                self._handover_event(
+                    HandoverEventKind.FAILED, handover_id, session, target, reason=str(error)
+                )
+            )
             metrics.USER_MOVES.labels(MoveOutcome.FAILED.value).inc()
             log.warning("user %s stays on %s: %s", session.context_id, session.host, error)
             return MoveResult(
@@ -558,6 +669,9 @@ class UserDirectory:
         self._forget(session)
         self._remember(moved)
         self._notify(moved, context_update(moved))
+        self._tell_handover(
+            self._handover_event(HandoverEventKind.COMPLETED, handover_id, session, target)
+        )
         metrics.USER_MOVES.labels(MoveOutcome.MOVED.value).inc()
         log.info(
             "user %s moved %s -> %s (%s)", session.context_id, session.host, target.host, reason
@@ -655,14 +769,19 @@ class UserDirectory:
     async def _place_again(self, session: DeviceSession) -> None:
         """Serve a user whose instance is gone from the best other one; else end its context."""
         app = self._state.view.apps.get((session.namespace, session.app))
-        serving = {} if app is None else self.serving_instances(session.namespace, session.app)
-        serving.pop(session.host, None)
+        serving = {
+            host: instance
+            for host, instance in (
+                {} if app is None else self.serving_instances(session.namespace, session.app)
+            ).items()
+            if host != session.host
+        }
         target = None
         if app is not None and session.access_point is not None and serving:
             decision = self._state.engine.place(
                 session.user_key,
                 session.access_point,
-                self._rules(app, serving),
+                dataclasses.replace(self._rules(app), allowed_hosts=frozenset(serving)),
                 self._monotonic(),
             )
             target = None if decision.host is None else serving[decision.host]
@@ -694,8 +813,8 @@ class UserDirectory:
             self._by_device.setdefault(session.device_address, set()).add(session.context_id)
             if session.access_point is not None:
                 self._device_cells.setdefault(session.device_address, session.access_point)
-        key = (session.namespace, session.app, session.host)
-        self._counts[key] = self._counts.get(key, 0) + 1
+        counts = self._counts_of.setdefault((session.namespace, session.app), {})
+        counts[session.host] = counts.get(session.host, 0) + 1
         self._admitted_at[session.context_id] = self._monotonic()
         metrics.USERS.set(len(self._sessions))
 
@@ -710,9 +829,9 @@ class UserDirectory:
                 contexts.discard(known.context_id)
                 if not contexts:
                     del self._by_device[known.device_address]
-        key = (known.namespace, known.app, known.host)
-        self._counts[key] = self._counts.get(key, 1) - 1
-        if self._counts[key] <= 0:
-            del self._counts[key]
+        counts = self._counts_of.get((known.namespace, known.app), {})
+        counts[known.host] = counts.get(known.host, 1) - 1
+        if counts[known.host] <= 0:
+            del counts[known.host]
         self._admitted_at.pop(known.context_id, None)
         metrics.USERS.set(len(self._sessions))

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from mec_orchestrator.adapters.agent_link import ReportedInstance
 from mec_orchestrator.adapters.agent_link.commands import AgentCommandError
 from mec_orchestrator.adapters.kube.connection import Connection
+from mec_orchestrator.decisions.handover import HandoverEvent, HandoverEventKind
 from mec_orchestrator.decisions.users.cell_changes import CellChange, HoStatus
 from mec_orchestrator.decisions.users.sessions import DeviceSession
 from mec_orchestrator.operator.cell_changes import CellChangeIntake
@@ -296,6 +297,8 @@ async def test_an_agent_that_refuses_leaves_no_user_behind() -> None:
 
 async def test_a_user_of_an_app_without_context_follows_its_cell() -> None:
     s = scene()
+    events: list[HandoverEvent] = []
+    s.users.on_handover(events.append)
     session = await attached_at(s, "ap1")
     assert session.host == "edge-a"
     (result,) = await s.users.device_moved(DEVICE, "ap2")
@@ -308,6 +311,24 @@ async def test_a_user_of_an_app_without_context_follows_its_cell() -> None:
     assert uri == session.callback_reference
     assert body["notificationType"] == "ApplicationContextUpdateNotification"
     assert body["userAppInstanceInfo"][0]["referenceURI"] == "http://edge-c.pods:8080"
+    s.consistent()
+    # MEC 021 listeners see the move start, then complete, with one handover id.
+    assert [e.kind for e in events] == [HandoverEventKind.TRIGGERED, HandoverEventKind.COMPLETED]
+    assert len({e.handover_id for e in events}) == 1
+    assert (events[0].source.host, events[0].target.host) == ("edge-a", "edge-c")
+    assert events[0].app_d_id == "ar-d"
+
+
+async def test_a_move_the_target_refuses_fails_and_the_user_stays() -> None:
+    s = scene(agents=FakeAgents(failing={agent("edge-c")}))
+    events: list[HandoverEvent] = []
+    s.users.on_handover(events.append)
+    session = await attached_at(s, "ap1")
+    (result,) = await s.users.device_moved(DEVICE, "ap2")
+    assert result.outcome is MoveOutcome.FAILED
+    assert s.users.get(session.context_id).host == "edge-a"
+    assert [e.kind for e in events] == [HandoverEventKind.TRIGGERED, HandoverEventKind.FAILED]
+    assert "down" in events[1].reason
     s.consistent()
 
 

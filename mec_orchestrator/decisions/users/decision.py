@@ -27,6 +27,10 @@ class PlacementRules:
 
     latency_budget_ms: float | None = None
     allowed_hosts: frozenset[HostName] | None = None
+    excluded_hosts: frozenset[HostName] = frozenset()
+    """Hosts that take no new user of the app now (its instance there is full); a user they
+    already serve stays. Kept apart from allowed_hosts so that one allow-list object can be
+    shared by every user of an app while the full hosts change."""
 
     def __post_init__(self) -> None:
         budget = self.latency_budget_ms

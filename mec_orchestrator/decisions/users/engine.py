@@ -142,7 +142,9 @@ class PlacementEngine:
         """The best feasible host from access_point (read-only; a user's own slot counts)."""
         self.expire_stale(now_s)
         holding = None if user is None else self.index.host_of(user)
-        best = self.index.best_host(access_point, rules.allowed_hosts, holding)
+        best = self.index.best_host(
+            access_point, rules.allowed_hosts, holding, rules.excluded_hosts
+        )
         if best is None:
             return judge(user, access_point, None, None, rules.latency_budget_ms)
         return judge(user, access_point, best[1], best[0], rules.latency_budget_ms)
@@ -185,7 +187,7 @@ class PlacementEngine:
         current = index.host_of(user)
         state = self._users.get(user)
         allowed = rules.allowed_hosts
-        best = index.best_host(access_point, allowed, current)
+        best = index.best_host(access_point, allowed, current, rules.excluded_hosts)
         situation = MobilitySituation(
             current_host=current,
             current_allowed=current is not None and (allowed is None or current in allowed),
@@ -237,7 +239,7 @@ class PlacementEngine:
         current = self.index.host_of(user)
         state = self._users.get(user)
         allowed = rules.allowed_hosts
-        best = self.index.best_host(access_point, allowed, current)
+        best = self.index.best_host(access_point, allowed, current, rules.excluded_hosts)
         situation = MobilitySituation(
             current_host=current,
             current_allowed=current is not None and (allowed is None or current in allowed),

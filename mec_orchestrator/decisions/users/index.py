@@ -187,11 +187,12 @@ class PlacementIndex:
         access_point: AccessPointId,
         allowed: Collection[HostName] | None = None,
         holding: HostName | None = None,
+        excluded: Collection[HostName] = frozenset(),
     ) -> RankedHost | None:
-        """The lowest (latency, host name) ranked host with a free slot and in allowed.
+        """The lowest (latency, host name) ranked host with a free slot, in allowed, not excluded.
 
-        `holding` is the host the user already occupies: it counts as having room for them.
-        None when no ranked host is feasible.
+        `holding` is the host the user already occupies: it counts as having room for them, and
+        as not excluded. None when no ranked host is feasible.
         """
         ranked = self._ranked.get(access_point)
         if not ranked:
@@ -202,7 +203,7 @@ class PlacementIndex:
             best: RankedHost | None = None
             for host in allowed:
                 latency = row.get(host)
-                if latency is None or (host in full and host != holding):
+                if latency is None or (host != holding and (host in full or host in excluded)):
                     continue
                 candidate = (latency, host)
                 if best is None or candidate < best:
@@ -210,7 +211,7 @@ class PlacementIndex:
             return best
         for entry in ranked:
             host = entry[1]
-            if host in full and host != holding:
+            if host != holding and (host in full or host in excluded):
                 continue
             if allowed is not None and host not in allowed:
                 continue

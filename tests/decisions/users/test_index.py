@@ -205,6 +205,31 @@ def test_index_agrees_with_a_full_scan(
         assert index.ranked(ap) == sorted((v, h) for h, v in model.latency.get(ap, {}).items())
 
 
+@thorough(200)
+@given(
+    st.lists(operations, max_size=60),
+    allow_lists,
+    st.sampled_from([None, *HOSTS]),
+    st.frozensets(st.sampled_from(HOSTS)),
+)
+def test_excluded_hosts_are_skipped_unless_they_hold_the_user(
+    ops: list[Operation],
+    allowed: frozenset[str] | None,
+    holding: str | None,
+    excluded: frozenset[str],
+) -> None:
+    # Excluding is the same as leaving the hosts out of the allow-list, the holding host aside.
+    index, model = PlacementIndex(), NaiveModel()
+    for op in ops:
+        apply(index, model, op)
+    every = frozenset(model.capacity) if allowed is None else allowed
+    narrowed = frozenset(h for h in every if h not in excluded or h == holding)
+    for ap in ACCESS_POINTS:
+        assert index.best_host(ap, allowed, holding, excluded) == scan_best_host(
+            model.latency, model.capacity, model.load, ap, allowed=narrowed, holding=holding
+        )
+
+
 def test_a_short_allow_list_is_looked_up_directly_with_the_same_answer() -> None:
     index = PlacementIndex()
     for i in range(40):
