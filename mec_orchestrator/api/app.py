@@ -30,9 +30,9 @@ NAMESPACED_ROOT = "/namespaces/{namespace}"
 
 def etsi_routers() -> list[APIRouter]:
     """One router per ETSI API, in the order docs/api.md lists them."""
-    from mec_orchestrator.api.routers import app_lcm, app_pkgm, dev_app, location
+    from mec_orchestrator.api.routers import amsi, app_lcm, app_pkgm, dev_app, location
 
-    return [app_pkgm.router, app_lcm.router, location.router, dev_app.router]
+    return [app_pkgm.router, app_lcm.router, location.router, dev_app.router, amsi.router]
 
 
 def create_app(
@@ -81,11 +81,12 @@ def create_app(
         for router in etsi_routers():
             app.include_router(router, responses=errors)
             app.include_router(router, prefix=NAMESPACED_ROOT, responses=errors)
-        from mec_orchestrator.api.routers import location
+        from mec_orchestrator.api.routers import amsi, location
 
         location.attach(app.state.context)  # MEC 013 zone notifications: Zone changes, watched
         if users is not None:
             location.attach_users(app.state.context, users)  # MEC 013 users' location events
+        amsi.attach(app, users)  # MEC 021 registrations; notifications of users' moves
     if cell_changes is not None:
         from mec_orchestrator.api.routers import rnis_callbacks
 

@@ -37,6 +37,7 @@ ETSI_FILES = {
     "/app_lcm/v1": "MEC01002_AppLcm.yaml",
     "/location/v2": "LocationAPI.yaml",
     "/dev_app/v1": "UEAppInterfaceApi.yaml",
+    "/amsi/v1": "MEC021_AppMobilityService.yaml",
 }
 
 

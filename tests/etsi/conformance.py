@@ -26,9 +26,20 @@ EMPTY_BODY = {"type": "object", "properties": {}}
 """How the generator wrote "the response message content shall be empty" (e.g. 202 Accepted)."""
 
 
+# Where a file's type contradicts the GS it implements, the GS's type is checked instead, taken
+# from the file that defines it (docs/api.md lists these file defects). MEC 021 v2.2.1 types
+# AssociateId as a string; its GS (7.2.2, 7.3.2, 7.4.2) says it is GS MEC 012's AssociateId.
+CORRECTIONS: dict[str, dict[str, tuple[str, str]]] = {
+    "MEC021_AppMobilityService.yaml": {"AssociateId": ("RniAPI.yaml", "AssociateId")},
+}
+
+
 @cache
 def _load(name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load((SPECS / name).read_text())
+    schemas = loaded.get("components", {}).get("schemas", {})
+    for schema, (other, defined) in CORRECTIONS.get(name, {}).items():
+        schemas[schema] = copy.deepcopy(_load(other)["components"]["schemas"][defined])
     return loaded
 
 
