@@ -80,6 +80,12 @@ def _access_point(text: str) -> dict[str, str]:
     help="host:port to serve Mp1 (MEC 011 app support) to the host's apps on (default: off).",
 )
 @click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    help="Directory of the handover journal (survives restarts; default: memory only).",
+)
+@click.option("--peer-server-name", help="Name to verify in other agents' certificates.")
+@click.option(
     "--access-point",
     "access_points",
     multiple=True,

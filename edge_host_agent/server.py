@@ -1,18 +1,15 @@
 """The agent's own gRPC server: users' sessions, handover commands and context transfers.
 
-The orchestrator admits and releases users through SessionService (`edge_host_agent.sessions`).
-It will drive handovers through HandoverService and source agents will stream
-contexts through ContextTransferService; both answer UNIMPLEMENTED until the handover is built.
-The server already runs as it will (`mec_common.grpc_serving`): mutual TLS with the host's
+The orchestrator admits and releases users through SessionService (`edge_host_agent.sessions`)
+and drives handovers through HandoverService; source agents stream contexts to target agents
+through ContextTransferService (`edge_host_agent.handover`, journalled on the host's disk with
+--state-dir). The server runs on `mec_common.grpc_serving`: mutual TLS with the host's
 certificate (any client must present a certificate from the same CA), health checking,
 reflection, bounded message sizes, and the serving layer's request guard (an unparsable request
 is answered INVALID_ARGUMENT, a unary request must arrive within `request_timeout_s`).
 """
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
-from typing import Any, NoReturn
 
 import grpc
 from mec.agent.v1 import (
@@ -23,60 +20,17 @@ from mec.agent.v1 import (
     session_pb2,
     session_pb2_grpc,
 )
-from typing_extensions import override
 
+from edge_host_agent.handover.service import ContextTransfers, HandoverAgent, HandoverCommands
 from edge_host_agent.sessions import HostInstances, SessionCommands
 from edge_host_agent.settings import AgentSettings
 from mec_common.grpc_serving import GrpcServing, ServingOptions
-
-NOT_YET = "defined in mec.agent.v1 but not implemented by this agent version"
 
 SERVICE_NAMES = (
     session_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
     handover_pb2.DESCRIPTOR.services_by_name["HandoverService"].full_name,
     context_transfer_pb2.DESCRIPTOR.services_by_name["ContextTransferService"].full_name,
 )
-
-
-async def _unimplemented(context: Any, what: str) -> NoReturn:
-    await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{what}: {NOT_YET}")
-    raise AssertionError("grpc.aio.ServicerContext.abort returned")  # it always raises
-
-
-class HandoverCommands(handover_pb2_grpc.HandoverServiceServicer):
-    @override
-    async def PrepareHandover(
-        self, request: handover_pb2.PrepareHandoverRequest, context: Any
-    ) -> handover_pb2.PrepareHandoverResponse:
-        await _unimplemented(context, "PrepareHandover")
-
-    @override
-    async def TransferContext(
-        self, request: handover_pb2.TransferContextRequest, context: Any
-    ) -> handover_pb2.TransferContextResponse:
-        await _unimplemented(context, "TransferContext")
-
-    @override
-    async def CommitHandover(
-        self, request: handover_pb2.CommitHandoverRequest, context: Any
-    ) -> handover_pb2.CommitHandoverResponse:
-        await _unimplemented(context, "CommitHandover")
-
-    @override
-    async def AbortHandover(
-        self, request: handover_pb2.AbortHandoverRequest, context: Any
-    ) -> handover_pb2.AbortHandoverResponse:
-        await _unimplemented(context, "AbortHandover")
-
-
-class ContextTransfers(context_transfer_pb2_grpc.ContextTransferServiceServicer):
-    @override
-    async def SendContext(
-        self,
-        request_iterator: AsyncIterator[context_transfer_pb2.SendContextRequest],
-        context: Any,
-    ) -> context_transfer_pb2.SendContextResponse:
-        await _unimplemented(context, "SendContext")
 
 
 class AgentGrpcServer:
@@ -89,17 +43,21 @@ class AgentGrpcServer:
     def __init__(self, settings: AgentSettings, host: HostInstances | None = None) -> None:
         self._settings = settings
         self.sessions = SessionCommands(host)
+        self.handovers = HandoverAgent(settings, host)
         self._serving: GrpcServing | None = None
         self.port = 0
 
     async def start(self) -> int:
         def add(server: grpc.aio.Server) -> None:
             session_pb2_grpc.add_SessionServiceServicer_to_server(self.sessions, server)
-            handover_pb2_grpc.add_HandoverServiceServicer_to_server(HandoverCommands(), server)
+            handover_pb2_grpc.add_HandoverServiceServicer_to_server(
+                HandoverCommands(self.handovers), server
+            )
             context_transfer_pb2_grpc.add_ContextTransferServiceServicer_to_server(
-                ContextTransfers(), server
+                ContextTransfers(self.handovers), server
             )
 
+        await self.handovers.start()
         options = ServingOptions(self._settings.listen, self._settings.tls_files(), keepalive=False)
         self._serving = GrpcServing(options, SERVICE_NAMES, add)
         self.port = await self._serving.start()
@@ -110,3 +68,4 @@ class AgentGrpcServer:
             await self._serving.stop(grace_s)
             self._serving = None
         await self.sessions.close()
+        await self.handovers.stop()

@@ -111,6 +111,16 @@ class AgentSettings(BaseSettings):
     )
 
     # Probing
+    state_dir: Path | None = Field(
+        None,
+        description="Directory for the handover journal (survives an agent restart); "
+        "unset: in memory only.",
+    )
+    peer_server_name: str | None = Field(
+        None, description="Name to verify in other agents' certificates (context transfers)."
+    )
+    precopy_threshold_bytes: Annotated[int, Field(ge=0, le=1 << 30)] = 65536
+    precopy_max_rounds: Annotated[int, Field(ge=0, le=32)] = 4
     access_points: list[AccessPointConfig] = Field(default_factory=list)
     access_points_file: Path | None = None
     probe_rate_hz: Annotated[float, Field(gt=0, le=1000)] = 20.0

@@ -1,8 +1,11 @@
 """UserContextService (user_context.proto) over a `ContextStore`, served by `GrpcServing`.
 
-The agent on the app's host is the client. Export fences the user and streams metadata, the
-context in chunks of `chunk_bytes`, and a trailer with the SHA-256 of the whole; import checks
-the pieces (`mec_app_sdk.contexts.transfer`) before the store sees anything. Every call is
+The agent on the app's host is the client. Export streams metadata, the context (or, with
+`since_version`, only what changed after it: a delta) in chunks of `chunk_bytes`, and a trailer
+with the SHA-256 of what was sent; it fences the user unless `precopy` (pre-copy rounds let the
+user be served meanwhile). Import checks the pieces (`mec_app_sdk.contexts.transfer`) before the
+store sees anything, stages the copy (or applies the delta to the staged copy), and answers the
+SHA-256 of the whole context it holds; `ServeUser` commits it. Every call is
 idempotent by handover id (the store remembers what each handover did).
 
 Status codes (the proto names NOT_FOUND and DATA_LOSS; the rest is decided here):
@@ -20,6 +23,7 @@ Status codes (the proto names NOT_FOUND and DATA_LOSS; the rest is decided here)
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, NoReturn
@@ -28,7 +32,7 @@ import grpc
 from mec.agent.v1 import context_pb2, user_context_pb2, user_context_pb2_grpc
 from typing_extensions import override
 
-from mec_app_sdk.contexts.store import ContextError, ContextStore, ErrorKind
+from mec_app_sdk.contexts.store import ContextError, ContextStore, Delta, ErrorKind
 from mec_app_sdk.contexts.transfer import (
     DEFAULT_CHUNK_BYTES,
     Assembler,
@@ -73,23 +77,31 @@ class UserContexts(user_context_pb2_grpc.UserContextServiceServicer):
         self, request: user_context_pb2.ExportContextRequest, context: Any
     ) -> AsyncIterator[user_context_pb2.ExportContextResponse]:
         try:
-            snapshot = self.store.export(
-                request.handover_id, request.user_id, request.redirect_endpoint
+            delta = self.store.export_delta(
+                request.handover_id,
+                request.user_id,
+                request.since_version,
+                fence=not request.precopy,
+                redirect=request.redirect_endpoint,
             )
         except ContextError as error:
             await _abort(context, _CODES[error.kind], str(error))
         response = user_context_pb2.ExportContextResponse
         yield response(
             metadata=context_pb2.ContextMetadata(
-                user_id=snapshot.user_id,
-                content_type=snapshot.content_type,
-                size_bytes=len(snapshot.data),
-                version=snapshot.version,
+                user_id=delta.user_id,
+                content_type=self.store.content_type,
+                size_bytes=len(delta.tail),
+                version=delta.version,
+                base_version=delta.base_version,
+                delta_offset=delta.offset,
             )
         )
-        for offset, data in chunks(snapshot.data, self.chunk_bytes):
+        for offset, data in chunks(delta.tail, self.chunk_bytes):
             yield response(chunk=context_pb2.ContextChunk(offset=offset, data=data))
-        yield response(trailer=context_pb2.ContextTrailer(sha256=snapshot.sha256))
+        yield response(
+            trailer=context_pb2.ContextTrailer(sha256=hashlib.sha256(delta.tail).digest())
+        )
 
     @override
     async def ImportContext(
@@ -111,6 +123,7 @@ class UserContexts(user_context_pb2_grpc.UserContextServiceServicer):
                         )
                     handover_id = message.header.handover_id
                     meta = message.header.metadata
+                    base_version, delta_offset = meta.base_version, meta.delta_offset
                     assembler = Assembler(
                         meta.user_id, meta.size_bytes, meta.version, meta.content_type
                     )
@@ -127,19 +140,29 @@ class UserContexts(user_context_pb2_grpc.UserContextServiceServicer):
                     context, grpc.StatusCode.INVALID_ARGUMENT, "an import stream without a header"
                 )
             snapshot = assembler.finish()
-            version = self.store.import_context(handover_id, snapshot)
+            delta = Delta(
+                snapshot.user_id, base_version, snapshot.version, delta_offset, snapshot.data
+            )
+            version = self.store.import_delta(handover_id, delta, snapshot.content_type)
         except TransferError as error:
             await _abort(context, _FAULTS[error.fault], str(error))
         except ContextError as error:
             await _abort(context, _CODES[error.kind], str(error))
-        return user_context_pb2.ImportContextResponse(version=version)
+        held = self.store.get(snapshot.user_id)
+        digest = held.sha256 if held is not None else b""
+        return user_context_pb2.ImportContextResponse(version=version, context_sha256=digest)
 
     @override
     async def ReleaseContext(
         self, request: user_context_pb2.ReleaseContextRequest, context: Any
     ) -> user_context_pb2.ReleaseContextResponse:
         try:
-            released = self.store.release(request.handover_id, request.user_id)
+            released = self.store.release(
+                request.handover_id,
+                request.user_id,
+                request.redirect_endpoint or None,
+                only_staged=request.only_staged,
+            )
         except ContextError as error:
             await _abort(context, _CODES[error.kind], str(error))
         return user_context_pb2.ReleaseContextResponse(released=released)
@@ -149,7 +172,7 @@ class UserContexts(user_context_pb2_grpc.UserContextServiceServicer):
         self, request: user_context_pb2.ServeUserRequest, context: Any
     ) -> user_context_pb2.ServeUserResponse:
         try:
-            version = self.store.serve(request.user_id)
+            version = self.store.serve(request.user_id, request.expected_version)
         except ContextError as error:
             await _abort(context, _CODES[error.kind], str(error))
         return user_context_pb2.ServeUserResponse(version=version)

@@ -115,6 +115,7 @@ class _Entry:
     content_type: str
     fence: Fence | None = None
     imported_by: str | None = None
+    staged: bool = False  # imported by a handover not committed yet: not served
     # (version, first changed byte) per applied update, oldest first, bounded.
     changes: deque[tuple[int, int]] = field(default_factory=deque)
 
@@ -143,8 +144,17 @@ class ContextStore:
         content_type: str = "application/octet-stream",
         history: int = DEFAULT_HISTORY,
         remembered: int = DEFAULT_REMEMBERED,
+        admission_required: bool = False,
     ) -> None:
+        """A store; admission_required: serve only users admitted with `serve`.
+
+        Otherwise any user who writes first is served. An instance with an agent runs with
+        admission: the orchestrator decides who is served where, and a device that comes to
+        the wrong instance is told so.
+        """
         self.content_type = content_type
+        self.admission_required = admission_required
+        self._admitted: set[str] = set()
         self._history = history
         self._remembered = remembered
         self._entries: dict[str, _Entry] = {}
@@ -178,8 +188,10 @@ class ContextStore:
         """True when writes for the user are applied here (held unfenced, or not moved away)."""
         entry = self._entries.get(user_id)
         if entry is None:
-            return user_id not in self._moved
-        return entry.fence is None
+            return user_id not in self._moved and (
+                not self.admission_required or user_id in self._admitted
+            )
+        return entry.fence is None and not entry.staged
 
     def update(self, user_id: str, change: Callable[[bytes | None], bytes | None]) -> Applied:
         """Apply change(current bytes, None for a new user) -> new bytes, or None for no change.
@@ -191,6 +203,10 @@ class ContextStore:
             raise MovedError(user_id, self._moved[user_id])
         if entry is not None and entry.fence is not None:
             raise MovedError(user_id, entry.fence.redirect)
+        if entry is not None and entry.staged:
+            raise MovedError(user_id, None)  # a handover brings it here, not committed yet
+        if entry is None and self.admission_required and user_id not in self._admitted:
+            raise MovedError(user_id, None)
         new = change(None if entry is None else entry.data)
         if new is None:
             return Applied(0 if entry is None else entry.version, applied=False)
@@ -263,6 +279,89 @@ class ContextStore:
             entry.fence = Fence(handover_id, redirect)
         return Snapshot(user_id, entry.data, entry.version, entry.content_type)
 
+    def export_delta(
+        self, handover_id: str, user_id: str, since_version: int, *, fence: bool, redirect: str
+    ) -> Delta:
+        """What changed after since_version (0: all), for this handover; fence it if asked.
+
+        Pre-copy rounds export unfenced (the user keeps being served); the last round fences,
+        so nothing changes after it. Repeating a fenced round returns what is still held.
+        """
+        self._check_ids(handover_id, user_id)
+        ended = {(handover_id, user_id, "release"), (handover_id, user_id, "unfence")}
+        if ended & self._done.keys():
+            raise ContextError(
+                ErrorKind.PRECONDITION, f"handover {handover_id} of user {user_id} already ended"
+            )
+        entry = self._entries.get(user_id)
+        if entry is None:
+            raise ContextError(ErrorKind.UNKNOWN_USER, f"no context for user {user_id}")
+        if entry.staged:
+            raise ContextError(
+                ErrorKind.PRECONDITION, f"user {user_id} is not served here yet (staged)"
+            )
+        if entry.fence is not None and entry.fence.handover_id != handover_id:
+            raise ContextError(
+                ErrorKind.CONFLICT,
+                f"user {user_id} is being handed over by {entry.fence.handover_id}",
+            )
+        if since_version < 0 or since_version > entry.version:
+            raise ContextError(
+                ErrorKind.INVALID,
+                f"user {user_id} is at version {entry.version}, not past {since_version}",
+            )
+        if fence and entry.fence is None:
+            entry.fence = Fence(handover_id, redirect)
+        return self.changes_since(user_id, since_version)
+
+    def import_delta(
+        self, handover_id: str, delta: Delta, content_type: str = "application/octet-stream"
+    ) -> int:
+        """Stage a handover's copy of a user's context (base 0), or bring it up to date.
+
+        The copy is not served until `serve` commits it. Repeats are acknowledged without
+        applying anything twice; returns the version held.
+        """
+        user_id = delta.user_id
+        self._check_ids(handover_id, user_id)
+        entry = self._entries.get(user_id)
+        if delta.base_version != 0:
+            if entry is None or entry.imported_by != handover_id:
+                raise ContextError(
+                    ErrorKind.PRECONDITION,
+                    f"no copy of user {user_id} from handover {handover_id} to apply a delta to",
+                )
+            return self.apply_delta(delta)
+        if entry is not None and entry.imported_by == handover_id:
+            if entry.version == delta.version and entry.data == delta.tail:
+                return entry.version  # a repeat
+            if not entry.staged:
+                raise ContextError(
+                    ErrorKind.PRECONDITION,
+                    f"user {user_id} was committed here by handover {handover_id}",
+                )
+        elif (handover_id, user_id, "import") in self._done:
+            raise ContextError(
+                ErrorKind.PRECONDITION,
+                f"handover {handover_id} of user {user_id} was imported and released here",
+            )
+        elif entry is not None:
+            raise ContextError(
+                ErrorKind.PRECONDITION,
+                f"this instance holds a context for user {user_id} (version {entry.version}); "
+                "release it first",
+            )
+        if delta.version < 1:
+            raise ContextError(ErrorKind.INVALID, "an imported context has a version of 1 or more")
+        if delta.offset != 0:
+            raise ContextError(ErrorKind.INVALID, "a whole context starts at offset 0")
+        entry = _Entry(delta.tail, delta.version, content_type, staged=True)
+        entry.imported_by = handover_id
+        self._entries[user_id] = entry
+        self._moved.pop(user_id, None)
+        self._remember((handover_id, user_id, "import"), delta.version)
+        return entry.version
+
     def import_context(self, handover_id: str, snapshot: Snapshot) -> int:
         """Install an exported context (bytes and version exactly); returns the version held."""
         user_id = snapshot.user_id
@@ -283,14 +382,21 @@ class ContextStore:
             )
         if snapshot.version < 1:
             raise ContextError(ErrorKind.INVALID, "an imported context has a version of 1 or more")
-        entry = _Entry(snapshot.data, snapshot.version, snapshot.content_type)
+        entry = _Entry(snapshot.data, snapshot.version, snapshot.content_type, staged=True)
         entry.imported_by = handover_id
         self._entries[user_id] = entry
         self._moved.pop(user_id, None)
         self._remember((handover_id, user_id, "import"), snapshot.version)
         return entry.version
 
-    def release(self, handover_id: str, user_id: str) -> bool:
+    def release(
+        self,
+        handover_id: str,
+        user_id: str,
+        redirect: str | None = None,
+        *,
+        only_staged: bool = False,
+    ) -> bool:
         """Drop the user's context (source after a commit, target after an abort).
 
         False when nothing was held. The context must be this handover's (fenced by its export
@@ -314,25 +420,46 @@ class ContextStore:
                 ErrorKind.PRECONDITION,
                 f"user {user_id} is served here and not part of handover {handover_id}",
             )
+        if only_staged and entry.fence is None and not entry.staged:
+            raise ContextError(
+                ErrorKind.PRECONDITION,
+                f"handover {handover_id} of user {user_id} is committed here (served)",
+            )
         del self._entries[user_id]
-        if entry.fence is not None:
-            self._moved[user_id] = entry.fence.redirect
+        self._admitted.discard(user_id)
+        moved_to = entry.fence.redirect if entry.fence is not None else redirect
+        if entry.fence is not None or redirect is not None:
+            self._moved[user_id] = moved_to
             self._moved.move_to_end(user_id)
             while len(self._moved) > self._remembered:
                 self._moved.popitem(last=False)
         self._remember(key, True)
         return True
 
-    def serve(self, user_id: str) -> int:
+    def serve(self, user_id: str, expected_version: int = 0) -> int:
         """The orchestrator admitted the user here: serve it (again); returns its version.
 
-        Forgets a redirect left by an earlier move away, so a user who comes back is served.
+        Forgets a redirect left by an earlier move away, so a user who comes back is served,
+        and commits a handover's staged copy. With expected_version, the copy must be at that
+        version, else nothing changes (PRECONDITION: the copy was lost or is not the one sent).
         """
         if not user_id:
             raise ContextError(ErrorKind.INVALID, "user_id is required")
+        if expected_version:
+            held = self._entries.get(user_id)
+            if held is None or held.version != expected_version:
+                raise ContextError(
+                    ErrorKind.PRECONDITION,
+                    f"user {user_id} is at version {held.version if held else 'none'} here, "
+                    f"not {expected_version}",
+                )
         self._moved.pop(user_id, None)
+        self._admitted.add(user_id)
         entry = self._entries.get(user_id)
-        return 0 if entry is None else entry.version
+        if entry is None:
+            return 0
+        entry.staged = False  # a handover's copy: committed, served from now on
+        return entry.version
 
     def stop_serving(self, user_id: str, redirect: str | None) -> bool:
         """The user is no longer served here, outside any handover (it left, or moved on).
@@ -349,6 +476,7 @@ class ContextStore:
                 f"user {user_id} is being handed over by {entry.fence.handover_id}",
             )
         self._entries.pop(user_id, None)
+        self._admitted.discard(user_id)
         self._moved[user_id] = redirect or None
         self._moved.move_to_end(user_id)
         while len(self._moved) > self._remembered:

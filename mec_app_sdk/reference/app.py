@@ -11,9 +11,10 @@ Device protocol (one port):
   above when not served here, 404 for a user never seen.
 - `GET /healthz` (the process runs), `GET /readyz` (both servers listen).
 
-A user the instance has never seen starts here with their first update; an imported user is
-served at once (the source's fence keeps a single writer; an aborted handover releases the
-copy here).
+Without an agent (no Mp1 URL), a user the instance has never seen starts here with their first
+update. With one, only the users the agent admitted (`ServeUser`) are served: any other is
+answered 409 "not served here". A user a handover brings is staged until the handover commits
+(`ServeUser`), answered 409 without a redirect meanwhile (the device waits for its notification).
 """
 
 from __future__ import annotations
@@ -72,7 +73,10 @@ class ReferenceApp:
 
     def __init__(self, settings: ReferenceSettings) -> None:
         self.settings = settings
-        self.store = ContextStore(content_type=CONTENT_TYPE)
+        # With an agent, the orchestrator decides who is served here: only admitted users are.
+        self.store = ContextStore(
+            content_type=CONTENT_TYPE, admission_required=bool(settings.mp1_url)
+        )
         self.ready = False
         self.http_port = 0
         self.context_port = 0

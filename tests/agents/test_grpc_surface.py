@@ -101,7 +101,7 @@ async def test_the_orchestrator_reports_not_serving_while_it_shuts_down(
         assert second.status == health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-async def test_the_agent_server_answers_health_reflection_and_unimplemented_handovers(
+async def test_the_agent_server_answers_health_reflection_and_refuses_unknown_handovers(
     orchestrator: AgentServer, processes: Processes, reflectors: list[str], pki: AgentPki
 ) -> None:
     events = orchestrator.registry.subscribe()
@@ -132,12 +132,16 @@ async def test_the_agent_server_answers_health_reflection_and_unimplemented_hand
         code, details = await rpc_code(
             handover.PrepareHandover(handover_pb2.PrepareHandoverRequest(handover_id="h-1"))
         )
-        assert code is grpc.StatusCode.UNIMPLEMENTED
-        assert details.startswith("PrepareHandover: defined in mec.agent.v1")
-        code, _ = await rpc_code(
-            handover.AbortHandover(handover_pb2.AbortHandoverRequest(handover_id="h-1"))
+        assert code is grpc.StatusCode.INVALID_ARGUMENT  # a malformed command names its field
+        assert "user_id" in details
+        aborted = await handover.AbortHandover(
+            handover_pb2.AbortHandoverRequest(handover_id="h-1"), timeout=5
         )
-        assert code is grpc.StatusCode.UNIMPLEMENTED
+        assert aborted.state == handover_pb2.HANDOVER_STATE_ABORTED  # nothing to undo: done
+        code, _ = await rpc_code(
+            handover.GetHandover(handover_pb2.GetHandoverRequest(handover_id="h-1"))
+        )
+        assert code is grpc.StatusCode.NOT_FOUND
 
         transfers = context_transfer_pb2_grpc.ContextTransferServiceStub(channel)
 
@@ -146,8 +150,9 @@ async def test_the_agent_server_answers_health_reflection_and_unimplemented_hand
                 header=context_transfer_pb2.ContextTransferHeader(handover_id="h-1")
             )
 
-        code, _ = await rpc_code(transfers.SendContext(parts()))
-        assert code is grpc.StatusCode.UNIMPLEMENTED
+        code, details = await rpc_code(transfers.SendContext(parts()))
+        assert code is grpc.StatusCode.NOT_FOUND  # no such handover prepared here
+        assert "h-1" in details
 
         # An agent that serves no Mp1 knows no instance: it admits nobody, and says why.
         sessions = session_pb2_grpc.SessionServiceStub(channel)

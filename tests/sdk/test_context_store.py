@@ -64,6 +64,10 @@ def test_a_released_user_is_redirected_and_may_come_back() -> None:
     fill(source, "ann", [b"x", b"y"])
     snapshot = source.export("h1", "ann", "target:80")
     assert target.import_context("h1", snapshot) == 2
+    assert not target.serves("ann")  # staged until the handover commits
+    with pytest.raises(MovedError):
+        target.update("ann", put(b"early"))
+    assert target.serve("ann") == 2
     assert source.release("h1", "ann") is True
     assert not source.serves("ann")
     assert source.redirect_for("ann") == "target:80"
@@ -72,6 +76,7 @@ def test_a_released_user_is_redirected_and_may_come_back() -> None:
     target.update("ann", put(b"z"))
     back = target.export("h2", "ann", "source:80")
     assert source.import_context("h2", back) == 3
+    source.serve("ann")
     assert source.serves("ann")
 
 
@@ -290,6 +295,7 @@ class HandoverCalls(RuleBasedStateMachine):
         assert self._answer(lambda: self.store.import_context(handover, snapshot)) == first
         assert self._state() == state
         if first[0] == "ok":
+            self.store.serve(user)  # the handover's commit: the copy is served from now on
             self.gone.discard(user)
             self.versions[user], self.data[user] = 7, b"back"
             self.imported[user] = handover

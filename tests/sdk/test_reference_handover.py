@@ -145,6 +145,11 @@ async def test_a_user_moves_between_processes_without_losing_or_repeating_an_upd
         imported = await target.import_("h1", exported)
         assert imported.version == 20
         assert (await target.import_("h1", exported)).version == 20  # a repeat: not twice
+        early = await target.update(user, 21)  # staged: not served before the commit
+        assert early.status_code == 409
+        assert early.json() == {"servedHere": False, "redirect": None}
+        serve = user_context_pb2.ServeUserRequest(user_id=user)  # the handover's commit
+        assert (await target.contexts.ServeUser(serve, timeout=CALL_S)).version == 20
 
         release = user_context_pb2.ReleaseContextRequest(handover_id="h1", user_id=user)
         assert (await source.contexts.ReleaseContext(release, timeout=CALL_S)).released
