@@ -74,6 +74,7 @@ def _users(
         agent_endpoint,
         state.notifier,
         locate=None if rnis is None else rnis.locate,
+        handover_timeout_s=settings.handover_timeout_seconds,
     )
     state.users = users
     if rnis is not None:

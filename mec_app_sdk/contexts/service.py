@@ -95,6 +95,7 @@ class UserContexts(user_context_pb2_grpc.UserContextServiceServicer):
                 version=delta.version,
                 base_version=delta.base_version,
                 delta_offset=delta.offset,
+                delta_suffix=delta.suffix,
             )
         )
         for offset, data in chunks(delta.tail, self.chunk_bytes):
@@ -124,6 +125,7 @@ class UserContexts(user_context_pb2_grpc.UserContextServiceServicer):
                     handover_id = message.header.handover_id
                     meta = message.header.metadata
                     base_version, delta_offset = meta.base_version, meta.delta_offset
+                    delta_suffix = meta.delta_suffix
                     assembler = Assembler(
                         meta.user_id, meta.size_bytes, meta.version, meta.content_type
                     )
@@ -141,7 +143,12 @@ class UserContexts(user_context_pb2_grpc.UserContextServiceServicer):
                 )
             snapshot = assembler.finish()
             delta = Delta(
-                snapshot.user_id, base_version, snapshot.version, delta_offset, snapshot.data
+                snapshot.user_id,
+                base_version,
+                snapshot.version,
+                delta_offset,
+                snapshot.data,
+                delta_suffix,
             )
             version = self.store.import_delta(handover_id, delta, snapshot.content_type)
         except TransferError as error:

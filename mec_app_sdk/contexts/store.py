@@ -78,9 +78,12 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Delta:
-    """What changed from `base_version` to `version`: bytes before `offset` kept, then `tail`.
+    """What changed from `base_version` to `version`: a splice.
 
-    Applied to the context at `base_version` it gives the context at `version` (`size` bytes).
+    The copy at `base_version` keeps its first `offset` bytes and its last `suffix` bytes, and
+    `tail` replaces what is between; the result is the context at `version`. A record that
+    changes in a few places (a header) and keeps the rest (padding, unchanged data) moves as a
+    few bytes, however large it is.
     """
 
     user_id: str
@@ -88,10 +91,13 @@ class Delta:
     version: int
     offset: int
     tail: bytes
+    suffix: int = 0
 
-    @property
-    def size(self) -> int:
-        return self.offset + len(self.tail)
+    def applied_to(self, data: bytes) -> bytes:
+        if self.offset + self.suffix > len(data):
+            raise ValueError("the delta does not fit the copy it is applied to")
+        kept = data[len(data) - self.suffix :] if self.suffix else b""
+        return data[: self.offset] + self.tail + kept
 
 
 @dataclass(frozen=True)
@@ -116,23 +122,48 @@ class _Entry:
     fence: Fence | None = None
     imported_by: str | None = None
     staged: bool = False  # imported by a handover not committed yet: not served
-    # (version, first changed byte) per applied update, oldest first, bounded.
-    changes: deque[tuple[int, int]] = field(default_factory=deque)
+    # (version, first changed byte, unchanged bytes at the end) per update, oldest first, bounded.
+    changes: deque[tuple[int, int, int]] = field(default_factory=deque)
 
 
 def _first_difference(old: bytes, new: bytes) -> int:
-    """Length of the common prefix of old and new."""
-    limit = min(len(old), len(new))
-    if old[:limit] == new[:limit]:
+    """Length of the common prefix of old and new (compared in place, without copies)."""
+    a, b = memoryview(old), memoryview(new)
+    limit = min(len(a), len(b))
+    if a[:limit] == b[:limit]:
         return limit
-    low, high = 0, limit  # old[:low] == new[:low], old[:high] != new[:high]
+    low, high = 0, limit  # a[:low] == b[:low], a[:high] != b[:high]
     while high - low > 1:
         middle = (low + high) // 2
-        if old[:middle] == new[:middle]:
+        if a[:middle] == b[:middle]:
             low = middle
         else:
             high = middle
     return low
+
+
+def _common_suffix(old: bytes, new: bytes, prefix: int) -> int:
+    """Length of the common suffix of old and new that does not overlap the common prefix."""
+    a, b = memoryview(old), memoryview(new)
+    limit = min(len(a), len(b)) - prefix
+    if limit <= 0:
+        return 0
+    if a[len(a) - limit :] == b[len(b) - limit :]:
+        return limit
+    low, high = 0, limit  # the last low bytes agree, the last high do not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if a[len(a) - middle :] == b[len(b) - middle :]:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def _change(old: bytes, new: bytes) -> tuple[int, int]:
+    """(common prefix, common suffix) of an update: the bytes it changed are between."""
+    first = _first_difference(old, new)
+    return first, _common_suffix(old, new, first)
 
 
 class ContextStore:
@@ -213,10 +244,10 @@ class ContextStore:
         if entry is None:
             entry = _Entry(b"", 0, self.content_type)
             self._entries[user_id] = entry
-        first = _first_difference(entry.data, new)
+        first, suffix = _change(entry.data, new)
         entry.version += 1
         entry.data = bytes(new)
-        entry.changes.append((entry.version, first))
+        entry.changes.append((entry.version, first, suffix))
         while len(entry.changes) > self._history:
             entry.changes.popleft()
         return Applied(entry.version, applied=True)
@@ -234,10 +265,13 @@ class ContextStore:
             return Delta(user_id, version, version, len(entry.data), b"")
         tracked = entry.changes[0][0] if entry.changes else entry.version + 1
         if version == 0 or version + 1 < tracked:
-            offset = 0  # not tracked that far back: the whole context
-        else:
-            offset = min(first for v, first in entry.changes if v > version)
-        return Delta(user_id, version, entry.version, offset, entry.data[offset:])
+            # Not tracked that far back: the whole context.
+            return Delta(user_id, 0 if version == 0 else version, entry.version, 0, entry.data)
+        later = [(first, suffix) for v, first, suffix in entry.changes if v > version]
+        offset = min(first for first, _ in later)
+        suffix = min(kept for _, kept in later)
+        end = len(entry.data) - suffix
+        return Delta(user_id, version, entry.version, offset, entry.data[offset:end], suffix)
 
     def apply_delta(self, delta: Delta) -> int:
         """Bring an imported copy at `delta.base_version` to `delta.version`; returns it."""
@@ -250,10 +284,13 @@ class ContextStore:
                 f"user {delta.user_id} is at version {entry.version}, the delta applies to "
                 f"version {delta.base_version}",
             )
-        if delta.offset > len(entry.data):
-            raise ContextError(ErrorKind.INVALID, "the delta starts past the context's end")
-        new = entry.data[: delta.offset] + delta.tail
-        entry.changes.append((delta.version, _first_difference(entry.data, new)))
+        try:
+            new = delta.applied_to(entry.data)
+        except ValueError:
+            raise ContextError(
+                ErrorKind.INVALID, "the delta does not fit the context (offset and suffix)"
+            ) from None
+        entry.changes.append((delta.version, *_change(entry.data, new)))
         entry.data, entry.version = new, delta.version
         return entry.version
 

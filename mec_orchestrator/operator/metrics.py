@@ -60,3 +60,22 @@ CELL_CHANGES = Counter(
 USERS_ADOPTED = Counter(
     "mec_users_adopted_total", "Users learned from the agents' reports (after a restart)."
 )
+
+# Handovers (a user moved with its context, or switched)
+HANDOVERS = Counter("mec_handover_total", "Handovers of users with context, by result.", ["result"])
+HANDOVER_INTERRUPTION = Histogram(
+    "mec_handover_interruption_seconds",
+    "How long a user's context was fenced at the source (the transfer's share of the break).",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+)
+HANDOVER_CONTEXT_BYTES = Histogram(
+    "mec_handover_context_bytes",
+    "Bytes of context moved per handover (pre-copy rounds and the fenced rest).",
+    buckets=(1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864),
+)
+HANDOVER_PHASE_SECONDS = Histogram(
+    "mec_handover_phase_seconds",
+    "Time per phase of a handover (prepare, transfer, commit).",
+    ["phase"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+)

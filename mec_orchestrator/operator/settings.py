@@ -90,6 +90,14 @@ class OperatorSettings(BaseSettings):
         "http://<host IP>:<port> in MEC_APP_MP1_URL.",
     )
 
+    handover_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="How long a handover may take: the agents end one nobody finished by then "
+        "(and an AppSelfControlled app has this long to report its transfer).",
+    )
+
     # The RNIS (MEC 012) whose cell changes move users (docs/users.md).
     rnis_url: str = Field(
         default="",

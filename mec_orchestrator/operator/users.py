@@ -32,7 +32,11 @@ from types import MappingProxyType
 from typing import Any
 
 from mec_orchestrator.adapters.agent_link import ReportedInstance
-from mec_orchestrator.adapters.agent_link.commands import AgentCommandError, AgentSessions
+from mec_orchestrator.adapters.agent_link.commands import (
+    AgentCommandError,
+    AgentSessions,
+    HandoverSide,
+)
 from mec_orchestrator.adapters.callbacks import CallbackDelivery
 from mec_orchestrator.decisions.handover import HandoverEvent, HandoverEventKind, InstanceRef
 from mec_orchestrator.decisions.mobility.policies import (
@@ -112,12 +116,14 @@ class ServingInstance:
     app_instance_id: str
     reference_uri: str
     agent_endpoint: str
+    user_context_endpoint: str = ""
+    """host:port of its UserContextService ("" when the app keeps no user context)."""
+    deployment: str = ""
 
 
 class MoveOutcome(StrEnum):
     MOVED = "moved"
     STAYED = "stayed"
-    DEFERRED = "deferred"
     FAILED = "failed"
 
 
@@ -168,6 +174,7 @@ class UserDirectory:
         notifier: CallbackDelivery | None,
         *,
         locate: CellLocator | None = None,
+        handover_timeout_s: float = 30.0,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -176,6 +183,7 @@ class UserDirectory:
         self._agent_endpoint = agent_endpoint
         self._notifier = notifier
         self._locate = locate
+        self._handover_timeout_s = handover_timeout_s
         self._clock = clock
         self._monotonic = monotonic
         self._sessions: dict[str, DeviceSession] = {}
@@ -272,7 +280,12 @@ class UserDirectory:
             for instance in reported:
                 if instance.app_instance_id == wanted and instance.ready and instance.endpoint:
                     serving[host] = ServingInstance(
-                        host, instance.app_instance_id, instance.endpoint, endpoint
+                        host,
+                        instance.app_instance_id,
+                        instance.endpoint,
+                        endpoint,
+                        instance.user_context_endpoint or "",
+                        seen.instance.deployment,
                     )
         frozen = MappingProxyType(serving)
         hosts = frozenset(serving)
@@ -583,32 +596,6 @@ class UserDirectory:
         rules = self._rules(app, own_host=session.host)
         policy = mobility_policy(app)
         now = self._monotonic()
-        if app.spec.mobility.context_transfer is not ContextTransfer.NONE:
-            verdict = engine.assess(session.user_key, access_point, rules, now, policy)
-            engine.note_access_point(session.user_key, access_point)
-            self._sessions[session.context_id] = session.at(access_point)
-            if verdict.move and verdict.target not in (None, session.host):
-                metrics.USER_MOVES.labels(MoveOutcome.DEFERRED.value).inc()
-                log.info(
-                    "user %s should move %s -> %s (%s): deferred until its context can be "
-                    "handed over (contextTransfer %s)",
-                    session.context_id,
-                    session.host,
-                    verdict.target,
-                    verdict.reason.value,
-                    app.spec.mobility.context_transfer.value,
-                )
-                return MoveResult(
-                    session.context_id,
-                    MoveOutcome.DEFERRED,
-                    session.host,
-                    verdict.target,
-                    verdict.reason.value,
-                )
-            metrics.USER_MOVES.labels(MoveOutcome.STAYED.value).inc()
-            return MoveResult(
-                session.context_id, MoveOutcome.STAYED, session.host, None, verdict.reason.value
-            )
         result = engine.update_user(session.user_key, access_point, rules, now, policy)
         target = result.decision.host
         if not result.moved or target is None:
@@ -623,19 +610,34 @@ class UserDirectory:
                 None,
                 result.verdict.reason.value,
             )
-        return await self._move(session.at(access_point), serving[target], result.verdict.reason)
+        at = session.at(access_point)
+        reason = result.verdict.reason.value
+        mode = app.spec.mobility.context_transfer
+        if mode is ContextTransfer.MEC_ASSISTED:
+            return await self._handover(at, serving[target], reason)
+        if mode is ContextTransfer.APP_SELF_CONTROLLED:
+            return await self._self_controlled(at, serving[target], reason)
+        return await self._move(at, serving[target], reason)
 
     async def _move(
-        self, session: DeviceSession, target: ServingInstance, reason: str
+        self,
+        session: DeviceSession,
+        target: ServingInstance,
+        reason: str,
+        handover_id: str | None = None,
     ) -> MoveResult:
-        """Switch a user of an app without context: admit at target, release at source, notify."""
+        """Switch a user of an app without context: admit at target, release at source, notify.
+
+        handover_id: a move already told as TRIGGERED (AppSelfControlled) goes on under its id.
+        """
         moved = session.served_by(target.host, target.app_instance_id, target.reference_uri)
-        handover_id = uuid.uuid4().hex
-        self._tell_handover(
-            self._handover_event(
-                HandoverEventKind.TRIGGERED, handover_id, session, target, reason=str(reason)
+        if handover_id is None:
+            handover_id = uuid.uuid4().hex
+            self._tell_handover(
+                self._handover_event(
+                    HandoverEventKind.TRIGGERED, handover_id, session, target, reason=str(reason)
+                )
             )
-        )
         try:
             await self._agents.admit(
                 target.agent_endpoint, target.app_instance_id, session.context_id, moved.encode()
@@ -680,6 +682,180 @@ class UserDirectory:
         return MoveResult(
             session.context_id, MoveOutcome.MOVED, session.host, target.host, str(reason)
         )
+
+    def _failed(
+        self,
+        session: DeviceSession,
+        target: ServingInstance,
+        handover_id: str,
+        error: str,
+    ) -> MoveResult:
+        """A move that did not happen: the user stays where it is served."""
+        self._state.engine.relocate(session.user_key, session.host, self._monotonic())
+        self._sessions[session.context_id] = session
+        self._tell_handover(
+            self._handover_event(
+                HandoverEventKind.FAILED, handover_id, session, target, reason=error
+            )
+        )
+        metrics.USER_MOVES.labels(MoveOutcome.FAILED.value).inc()
+        metrics.HANDOVERS.labels("failed").inc()
+        log.warning("user %s stays on %s: %s", session.context_id, session.host, error)
+        return MoveResult(session.context_id, MoveOutcome.FAILED, session.host, target.host, error)
+
+    def _source_side(self, session: DeviceSession) -> HandoverSide | None:
+        """The instance serving the user now, as a handover needs it (None: not reported)."""
+        for instance in self._state.reported_instances(session.host).get(session.host, ()):
+            if instance.app_instance_id == session.app_instance_id:
+                return HandoverSide(
+                    namespace=session.namespace,
+                    edge_app=session.app,
+                    host=session.host,
+                    deployment=session.app_instance_id.split(".", 1)[-1],
+                    app_instance_id=instance.app_instance_id,
+                    user_context_endpoint=instance.user_context_endpoint or "",
+                    endpoint=instance.endpoint or session.reference_uri,
+                )
+        return None
+
+    async def _handover(
+        self, session: DeviceSession, target: ServingInstance, reason: str
+    ) -> MoveResult:
+        """Move a user with its context (MecAssisted): prepare, transfer, commit; or abort.
+
+        The target's commit is the point of no return: before it, any failure aborts both sides
+        (the source serves the user again); after it, the user is the target's, and the source
+        is committed too (its agent finds the target committed if this call does not reach it).
+        """
+        handover_id = uuid.uuid4().hex
+        started = self._monotonic()
+        self._tell_handover(
+            self._handover_event(
+                HandoverEventKind.TRIGGERED, handover_id, session, target, reason=reason
+            )
+        )
+        source = self._source_side(session)
+        source_agent = self._agent_endpoint(session.host)
+        if source is None or source_agent is None or not source.user_context_endpoint:
+            return self._failed(
+                session, target, handover_id, "the source instance's agent or contexts are unknown"
+            )
+        if not target.user_context_endpoint:
+            return self._failed(
+                session, target, handover_id, "the target instance serves no UserContextService"
+            )
+        moved = session.served_by(target.host, target.app_instance_id, target.reference_uri)
+        target_side = HandoverSide(
+            namespace=session.namespace,
+            edge_app=session.app,
+            host=target.host,
+            deployment=target.deployment,
+            app_instance_id=target.app_instance_id,
+            user_context_endpoint=target.user_context_endpoint,
+            endpoint=target.reference_uri,
+        )
+        common: dict[str, Any] = {
+            "handover_id": handover_id,
+            "user_id": session.context_id,
+            "source": source,
+            "target": target_side,
+            "target_agent_endpoint": target.agent_endpoint,
+            "mec_assisted": True,
+            "timeout_s": self._handover_timeout_s,
+        }
+        phase = started
+        try:
+            await self._agents.prepare_handover(
+                target.agent_endpoint, source_role=False, session_record=moved.encode(), **common
+            )
+            await self._agents.prepare_handover(source_agent, source_role=True, **common)
+            metrics.HANDOVER_PHASE_SECONDS.labels("prepare").observe(self._monotonic() - phase)
+            phase = self._monotonic()
+            transferred = await self._agents.transfer(source_agent, handover_id)
+            metrics.HANDOVER_PHASE_SECONDS.labels("transfer").observe(self._monotonic() - phase)
+            phase = self._monotonic()
+            await self._agents.commit(target.agent_endpoint, handover_id, transferred.version)
+        except AgentCommandError as error:
+            if not await self._undo(handover_id, target.agent_endpoint, source_agent, str(error)):
+                return self._failed(session, target, handover_id, str(error))
+            transferred = None  # the target had committed after all
+        # Committed at the target: the user is served there.
+        self._forget(session)
+        self._remember(moved)
+        self._notify(moved, context_update(moved))
+        try:
+            await self._agents.commit(source_agent, handover_id)
+        except AgentCommandError as error:  # the source agent finds the target committed
+            log.warning("handover %s: the source's commit waits: %s", handover_id, error)
+        metrics.HANDOVER_PHASE_SECONDS.labels("commit").observe(self._monotonic() - phase)
+        metrics.HANDOVERS.labels("completed").inc()
+        metrics.USER_MOVES.labels(MoveOutcome.MOVED.value).inc()
+        details: dict[str, Any] = {}
+        if transferred is not None:
+            metrics.HANDOVER_CONTEXT_BYTES.observe(transferred.context_bytes)
+            metrics.HANDOVER_INTERRUPTION.observe(transferred.fenced_s)
+            details = {
+                "context_bytes": transferred.context_bytes,
+                "interruption_s": transferred.fenced_s,
+            }
+        self._tell_handover(
+            self._handover_event(
+                HandoverEventKind.COMPLETED, handover_id, session, target, **details
+            )
+        )
+        log.info(
+            "user %s handed over %s -> %s in %.1f ms (%s)",
+            session.context_id,
+            session.host,
+            target.host,
+            (self._monotonic() - started) * 1000,
+            ", ".join(f"{k} {v:g}" for k, v in details.items()) or "committed earlier",
+        )
+        self._state.kick(session.namespace, session.app)
+        return MoveResult(session.context_id, MoveOutcome.MOVED, session.host, target.host, reason)
+
+    async def _undo(self, handover_id: str, target_agent: str, source_agent: str, why: str) -> bool:
+        """Abort both sides, the target first; True when the target had committed already."""
+        try:
+            await self._agents.abort(target_agent, handover_id, why)
+        except AgentCommandError as error:
+            if "COMMITTED" in error.message:
+                return True
+            log.warning("handover %s: the target's abort failed: %s", handover_id, error)
+        try:
+            await self._agents.abort(source_agent, handover_id, why)
+        except AgentCommandError as error:
+            if "COMMITTED" in error.message:
+                return True
+            # The source stays fenced until its agent learns the target aborted (its timeout).
+            log.warning("handover %s: the source's abort failed: %s", handover_id, error)
+        return False
+
+    async def _self_controlled(
+        self, session: DeviceSession, target: ServingInstance, reason: str
+    ) -> MoveResult:
+        """AppSelfControlled: tell (MEC 021), wait for the app's transfer report, then switch."""
+        handover_id = uuid.uuid4().hex
+        self._tell_handover(
+            self._handover_event(
+                HandoverEventKind.TRIGGERED, handover_id, session, target, reason=reason
+            )
+        )
+        key = (target.app_instance_id, session.context_id)
+        reported = self._transfer_reports.setdefault(key, asyncio.Event())
+        try:
+            await asyncio.wait_for(reported.wait(), self._handover_timeout_s)
+        except TimeoutError:
+            return self._failed(
+                session,
+                target,
+                handover_id,
+                f"the app did not report USER_CONTEXT_TRANSFER_COMPLETED within "
+                f"{self._handover_timeout_s:g} s",
+            )
+        finally:
+            self._transfer_reports.pop(key, None)
+        return await self._move(session, target, reason, handover_id=handover_id)
 
     def _notify(self, session: DeviceSession, body: dict[str, object]) -> None:
         if self._notifier is None or not session.callback_reference:

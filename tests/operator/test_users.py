@@ -20,7 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mec_orchestrator.adapters.agent_link import ReportedInstance
-from mec_orchestrator.adapters.agent_link.commands import AgentCommandError
+from mec_orchestrator.adapters.agent_link.commands import (
+    AgentCommandError,
+    HandoverSide,
+    Transferred,
+)
 from mec_orchestrator.adapters.kube.connection import Connection
 from mec_orchestrator.decisions.handover import HandoverEvent, HandoverEventKind
 from mec_orchestrator.decisions.users.cell_changes import CellChange, HoStatus
@@ -71,6 +75,58 @@ class FakeAgents:
             raise AgentCommandError(endpoint, grpc.StatusCode.UNAVAILABLE, "down")
         self.released.append((endpoint, user, redirect))
         return self.sessions.get((endpoint, instance), {}).pop(user, None) is not None
+
+    # HandoverService, as two agents apply it: the session moves at the commits.
+    handovers: dict[str, dict[str, tuple[str, str, str, bytes]]] = field(default_factory=dict)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    failing_transfer: bool = False
+
+    async def prepare_handover(
+        self,
+        endpoint: str,
+        *,
+        handover_id: str,
+        source_role: bool,
+        user_id: str,
+        source: HandoverSide,
+        target: HandoverSide,
+        target_agent_endpoint: str,
+        mec_assisted: bool,
+        timeout_s: float,
+        session_record: bytes = b"",
+    ) -> None:
+        side = source if source_role else target
+        role = "source" if source_role else "target"
+        self.calls.append((f"prepare-{role}", endpoint))
+        self.handovers.setdefault(handover_id, {})[role] = (
+            endpoint,
+            side.app_instance_id,
+            user_id,
+            session_record,
+        )
+
+    async def transfer(self, endpoint: str, handover_id: str) -> Transferred:
+        self.calls.append(("transfer", endpoint))
+        if self.failing_transfer:
+            raise AgentCommandError(endpoint, grpc.StatusCode.UNAVAILABLE, "target unreachable")
+        return Transferred(
+            context_bytes=70000, precopy_rounds=2, fenced_bytes=300, fenced_s=0.002, version=9
+        )
+
+    async def commit(self, endpoint: str, handover_id: str, version: int = 0) -> None:
+        sides = self.handovers[handover_id]
+        role = "target" if sides["target"][0] == endpoint else "source"
+        self.calls.append((f"commit-{role}", endpoint))
+        agent_at, instance, user, record = sides[role]
+        if role == "target":
+            self.sessions.setdefault((agent_at, instance), {})[user] = record
+        else:
+            self.sessions.get((agent_at, instance), {}).pop(user, None)
+
+    async def abort(self, endpoint: str, handover_id: str, reason: str) -> None:
+        sides = self.handovers.get(handover_id, {})
+        role = "target" if sides.get("target", ("",))[0] == endpoint else "source"
+        self.calls.append((f"abort-{role}", endpoint))
 
     def holders(self, user: str) -> list[str]:
         return [endpoint for (endpoint, _), users in self.sessions.items() if user in users]
@@ -178,7 +234,7 @@ def reported(host: str, users: tuple[tuple[str, bytes], ...] = ()) -> ReportedIn
         app_instance_id=instance_id_of("city", f"ar-{host}"),
         app_name="ar",
         endpoint=f"http://{host}.pods:8080",
-        user_context_endpoint=None,
+        user_context_endpoint=f"{host}.pods:9090",
         ready=True,
         users=users,
     )
@@ -342,15 +398,72 @@ async def test_a_small_gain_within_the_hysteresis_moves_nobody() -> None:
     s.consistent()
 
 
-async def test_a_user_whose_context_must_move_first_stays_and_the_decision_is_recorded() -> None:
+async def test_a_user_with_context_is_handed_over_make_before_break() -> None:
     s = scene(edge_app(transfer="MecAssisted"))
+    events: list[HandoverEvent] = []
+    s.users.on_handover(events.append)
     session = await attached_at(s, "ap1")
     (result,) = await s.users.device_moved(DEVICE, "ap2")
-    assert (result.outcome, result.target) == (MoveOutcome.DEFERRED, "edge-c")
+    assert (result.outcome, result.target) == (MoveOutcome.MOVED, "edge-c")
+    # Both sides prepared, the source transfers, the target commits first, then the source.
+    assert s.agents.calls == [
+        ("prepare-target", agent("edge-c")),
+        ("prepare-source", agent("edge-a")),
+        ("transfer", agent("edge-a")),
+        ("commit-target", agent("edge-c")),
+        ("commit-source", agent("edge-a")),
+    ]
+    assert s.users.get(session.context_id).host == "edge-c"
+    (sides,) = s.agents.handovers.values()
+    kept = DeviceSession.decode(sides["target"][3])  # the target keeps the moved record
+    assert (kept.host, kept.reference_uri) == ("edge-c", "http://edge-c.pods:8080")
+    assert s.notifier.sent[-1][1]["userAppInstanceInfo"][0]["referenceURI"] == (
+        "http://edge-c.pods:8080"
+    )
+    assert [e.kind for e in events] == [HandoverEventKind.TRIGGERED, HandoverEventKind.COMPLETED]
+    assert (events[1].context_bytes, events[1].interruption_s) == (70000, 0.002)
+    s.consistent()
+
+
+async def test_a_handover_that_fails_before_the_commit_is_undone_and_the_user_stays() -> None:
+    s = scene(edge_app(transfer="MecAssisted"), agents=FakeAgents(failing_transfer=True))
+    events: list[HandoverEvent] = []
+    s.users.on_handover(events.append)
+    session = await attached_at(s, "ap1")
+    (result,) = await s.users.device_moved(DEVICE, "ap2")
+    assert result.outcome is MoveOutcome.FAILED
+    assert s.agents.calls[-2:] == [
+        ("abort-target", agent("edge-c")),  # the target first: it must not commit any more
+        ("abort-source", agent("edge-a")),
+    ]
     assert s.users.get(session.context_id).host == "edge-a"
-    assert s.users.get(session.context_id).access_point == "ap2"
-    assert s.agents.released == []
+    assert [e.kind for e in events] == [HandoverEventKind.TRIGGERED, HandoverEventKind.FAILED]
+    assert "target unreachable" in events[1].reason
     assert s.notifier.sent == []
+    s.consistent()
+
+
+async def test_an_app_that_moves_its_own_context_is_switched_once_it_says_so() -> None:
+    s = scene(edge_app(transfer="AppSelfControlled"))
+    session = await attached_at(s, "ap1")
+    moving = asyncio.create_task(s.users.device_moved(DEVICE, "ap2"))
+    await asyncio.sleep(0.05)
+    assert not moving.done()  # waiting for the app's USER_CONTEXT_TRANSFER_COMPLETED
+    assert s.users.context_transfer_reported("city.ar-edge-c", session.context_id) is True
+    (result,) = await asyncio.wait_for(moving, 5)
+    assert (result.outcome, result.target) == (MoveOutcome.MOVED, "edge-c")
+    s.consistent()
+    assert s.users.context_transfer_reported("city.ar-edge-c", session.context_id) is False
+
+
+async def test_an_app_that_never_reports_its_transfer_stays_after_the_timeout() -> None:
+    s = scene(edge_app(transfer="AppSelfControlled"))
+    s.users._handover_timeout_s = 0.1
+    session = await attached_at(s, "ap1")
+    (result,) = await s.users.device_moved(DEVICE, "ap2")
+    assert result.outcome is MoveOutcome.FAILED
+    assert "USER_CONTEXT_TRANSFER_COMPLETED" in result.reason
+    assert s.users.get(session.context_id).host == "edge-a"
     s.consistent()
 
 
