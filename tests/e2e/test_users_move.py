@@ -63,6 +63,7 @@ from mec_devtools.sim.network import Network, Node
 from mec_devtools.sim.ue_attach import attach
 from mec_devtools.ue.analysis import analyse
 from mec_devtools.ue.records import read_records
+from tests.callbacks.conftest import Receiver, Receivers
 from tests.conftest import EDGE_HOSTS
 from tests.e2e.test_agents_drive_placement import cluster_objects
 from tests.operator.conftest import OperatorProcess
@@ -105,6 +106,7 @@ class World:
     ues: dict[str, Node] = field(default_factory=dict)
     reflectors: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    receivers: list[Receiver] = field(default_factory=list)
 
     def diagnostics(self) -> str:
         parts = [f"--- operator ---\n{self.operator.log.read_text(errors='replace')[-5000:]}"]
@@ -197,7 +199,9 @@ def _zone(name: str, reflectors: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _edge_app(namespace: str) -> dict[str, Any]:
+def _edge_app(
+    namespace: str, transfer: str = "None", per_instance: int | None = 1
+) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "EdgeApp",
@@ -208,8 +212,9 @@ def _edge_app(namespace: str) -> dict[str, Any]:
             "appProvider": "city",
             "appSoftVersion": "1.0",
             "latency": {"maxMs": 4},
-            "mobility": {"contextTransfer": "None", "hysteresisMs": 2, "minDwellSeconds": 0},
-            "placement": {"warmStandby": 1, "maxUsersPerInstance": 1},
+            "mobility": {"contextTransfer": transfer, "hysteresisMs": 2, "minDwellSeconds": 0},
+            "placement": {"warmStandby": 1}
+            | ({"maxUsersPerInstance": per_instance} if per_instance else {}),
             "template": {
                 "spec": {
                     "containers": [
@@ -264,6 +269,7 @@ def _start_agent(world: World, host: str, pki: AgentPki, agents_at: str) -> None
     argv += ["--ca-cert", str(files.ca_cert), "--cert", str(files.cert), "--key", str(files.key)]
     argv += ["--listen", f"0.0.0.0:{AGENT_PORT}", "--advertise", f"{node.ip}:{AGENT_PORT}"]
     argv += ["--mp1-listen", f"0.0.0.0:{MP1_PORT}", "--probe-rate", "20"]
+    argv += ["--state-dir", str(world.logs / f"state-{host}"), "--peer-server-name", "localhost"]
     argv += ["--backoff-initial", "0.2", "--backoff-max", "1"]
     for ap, reflector in world.reflectors.items():
         argv += ["--access-point", f"{ap}={reflector}"]
@@ -391,6 +397,8 @@ async def world(
             await _teardown(world, objects, core)
         finally:
             await runtime.stop()
+            for receiver in world.receivers:
+                await receiver.kill()
             for process in world.procs.values():
                 if process.poll() is None:
                     process.kill()
@@ -600,3 +608,107 @@ async def _refusals_counted(world: World) -> bool:
     except httpx.HTTPError:
         return False
     return unknown >= 1 and nobody >= 1
+
+
+async def test_a_stateful_user_keeps_its_state_across_three_cells(world: World) -> None:
+    """MecAssisted: the user's record moves with it, make-before-break, nothing lost.
+
+    UE1 goes ap1 -> ap2 -> ap3 -> ap1: edge-a, then edge-c (over budget at edge-a), then stays
+    on edge-c at ap3 (within the hysteresis), then back to edge-a. A MEC 021 subscriber sees
+    TRIGGERED then COMPLETED for each of the two handovers.
+    """
+    objects = client.CustomObjectsApi(world.api)
+    await objects.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        world.namespace,
+        "edgeapps",
+        _edge_app(world.namespace, transfer="MecAssisted", per_instance=None),
+    )
+
+    async def ready_on_three() -> bool:
+        body = await objects.get_namespaced_custom_object(
+            GROUP, VERSION, world.namespace, "edgeapps", "ar"
+        )
+        instances = (body.get("status") or {}).get("instances") or []
+        return sorted(i["host"] for i in instances if i.get("ready")) == [
+            "edge-a",
+            "edge-b",
+            "edge-c",
+        ]
+
+    await world.wait("instances ready on edge-a, edge-b, edge-c", ready_on_three)
+    world.ues["ue1"] = world.net.add_node("ue1")
+    world.net.set_delay(world.ues["ue1"], world.net.root, 0.0)
+    receiver = await _mec021_receiver(world, world.ues["ue1"].ip)
+    world.move("ue1", "ap1")
+    await world.place_in_rnis(world.ues["ue1"].ip, CELLS["ap1"])
+    uri_a = _start_ue(world, "ue1")["referenceURI"]
+    await asyncio.sleep(2.0)
+    world.move("ue1", "ap2")
+    await world.handover("ue1", CELLS["ap2"])
+    switched = await world.wait("UE1 handed over to edge-c", lambda: _switched(world, "ue1", uri_a))
+    uri_c = switched[-1]["to"]
+    await asyncio.sleep(1.5)
+    world.move("ue1", "ap3")
+    await world.handover("ue1", CELLS["ap3"])  # edge-a is 1 ms (RTT) better: within hysteresis
+    await world.wait("UE1 seen at ap3", lambda: _at(world, "ue1", "ap3"))
+    await asyncio.sleep(1.5)
+    world.move("ue1", "ap1")
+    await world.handover("ue1", CELLS["ap1"])
+    await world.wait("UE1 handed back to edge-a", lambda: _switched(world, "ue1", uri_c))
+    await asyncio.sleep(1.5)
+    world.procs["ue1"].send_signal(signal.SIGTERM)
+    assert world.procs["ue1"].wait(timeout=30) == 0
+
+    records = read_records(world.logs / "ue1.jsonl")
+    result = analyse(records)
+    print(
+        f"ue1: {result.sent} sent, {result.applied} applied; interruptions "
+        f"{[round(i.duration_ns / 1e6, 1) for i in result.interruptions]} ms"
+    )
+    assert result.lost_before_stop == (), result
+    assert result.duplicated == (), result
+    targets = [r["target"] for r in records if r["kind"] == "answer" and r.get("applied")]
+    assert targets[0] == uri_a
+    assert uri_c in targets
+    assert targets[-1] == uri_a
+    # The state moved: the record's version kept counting across both handovers (an instance
+    # that started the user afresh would have answered version 1 again).
+    versions = [r["version"] for r in records if r["kind"] == "answer" and r.get("applied")]
+    assert versions == list(range(versions[0], versions[0] + len(versions)))
+    records = await receiver.wait_for(
+        "MEC 021 notifications of both handovers",
+        lambda r: len(_mobility(r)) >= 4,
+        20,
+    )
+    await asyncio.sleep(0.5)  # anything more would have arrived by now (one queue per URI)
+    assert [n["mobilityStatus"] for n in _mobility(receiver.records())] == [1, 2, 1, 2]
+
+
+async def _mec021_receiver(world: World, device: str) -> Receiver:
+    """A MEC 021 subscriber for the device's moves (TRIGGERED, COMPLETED, FAILED)."""
+    receiver = await Receivers(world.logs).start()
+    world.receivers.append(receiver)
+    body = {
+        "subscriptionType": "MobilityProcedureSubscription",
+        "callbackReference": receiver.url,
+        "filterCriteria": {
+            "associateId": [{"type": 1, "value": device}],
+            "mobilityStatus": [1, 2, 3],
+        },
+    }
+    async with httpx.AsyncClient(timeout=30, trust_env=False) as http:
+        created = await http.post(
+            f"http://127.0.0.1:{world.operator.port}/amsi/v1/subscriptions", json=body
+        )
+    assert created.status_code == 201, created.text
+    return receiver
+
+
+def _mobility(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        r["body"]
+        for r in records
+        if r["body"].get("notificationType") == "MobilityProcedureNotification"
+    ]
