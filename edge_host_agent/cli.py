@@ -86,6 +86,18 @@ def _access_point(text: str) -> dict[str, str]:
 )
 @click.option("--peer-server-name", help="Name to verify in other agents' certificates.")
 @click.option(
+    "--precopy-max-rounds",
+    "precopy_max_rounds",
+    type=int,
+    help="Copies of a user's context sent while the source still serves (0: fence, then copy).",
+)
+@click.option(
+    "--precopy-threshold-bytes",
+    "precopy_threshold_bytes",
+    type=int,
+    help="Pre-copy stops once a round is this small; the fenced round sends the rest.",
+)
+@click.option(
     "--access-point",
     "access_points",
     multiple=True,
