@@ -302,6 +302,9 @@ class HandoverAgent:
                 return self._transferred(record)
             record = self._move(record, State.TRANSFERRING)
             try:
+                if request.precopy_only:
+                    record = self._save(await self._precopy(record))
+                    return self._transferred(record)
                 record = await self._copy(record)
             except grpc.aio.AioRpcError as error:
                 raise RefusedError(
@@ -393,10 +396,11 @@ class HandoverAgent:
             )
         return answer
 
-    async def _copy(self, record: HandoverRecord) -> HandoverRecord:
-        """Pre-copy rounds while the source serves, then the fenced rest (module docstring)."""
-        since, rounds, total = 0, 0, 0
-        limit = self._settings.precopy_max_rounds
+    async def _precopy(self, record: HandoverRecord) -> HandoverRecord:
+        """Copy rounds while the source serves, from where an earlier call stopped."""
+        since = int(record.stats.get("since", 0))
+        rounds, total = int(record.stats.get("rounds", 0)), int(record.stats.get("bytes", 0))
+        limit = rounds + self._settings.precopy_max_rounds
         while rounds < limit:
             piece = await self._export(record, since, precopy=True)
             await self._send(record, piece)
@@ -405,6 +409,13 @@ class HandoverAgent:
             since = piece.metadata.version
             if len(piece.data) <= self._settings.precopy_threshold_bytes:
                 break
+        return record.with_stats(since=since, rounds=rounds, bytes=total)
+
+    async def _copy(self, record: HandoverRecord) -> HandoverRecord:
+        """Pre-copy rounds while the source serves, then the fenced rest (module docstring)."""
+        record = await self._precopy(record)
+        since, rounds = int(record.stats["since"]), int(record.stats["rounds"])
+        total = int(record.stats["bytes"])
         fenced_at = self._monotonic()
         piece = await self._export(record, since, precopy=False)
         answer = await self._send(record, piece)
@@ -421,6 +432,7 @@ class HandoverAgent:
         return record.with_stats(
             bytes=total,
             rounds=rounds,
+            since=piece.metadata.version,
             fenced_bytes=len(piece.data),
             fenced_s=fenced_s,
             version=answer.version,

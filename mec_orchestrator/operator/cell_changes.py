@@ -1,8 +1,10 @@
 """Cell changes from the RNIS (MEC 012), turned into users' moves.
 
 The RNIS posts CellChangeNotifications to the orchestrator's callback (the subscription
-`RnisLink` keeps). `CellChangeIntake` maps the target cell to the access point a Zone gives
-that `cellId`, and tells the `UserDirectory` that each device named is there now; the
+`RnisLink` keeps). IN_PREPARATION starts handovers ahead of the radio (prepared and pre-copied
+toward the likely target, in the background); CANCELLED or REJECTED undoes them; COMPLETED
+decides and finishes the moves. `CellChangeIntake` maps the target cell to the access point a
+Zone gives that `cellId`, and tells the `UserDirectory` that each device named is there now; the
 directory asks each of its users' app's mobility policy. Every notification ends in a counted
 outcome (`mec_cell_change_notifications_total{outcome}`): applied, a radio handover still under
 way (preparing, executing), one that failed (rejected, cancelled), or a refusal (UnknownCell: no
@@ -60,6 +62,16 @@ class CellChangeIntake:
         if not change.completed:
             outcome = _PENDING[change.status]
             metrics.CELL_CHANGES.labels(outcome).inc()
+            if change.status is HoStatus.IN_PREPARATION and change.target_cell is not None:
+                access_point = self.users.access_point_of_cell(change.target_cell)
+                if access_point is not None:
+                    for address in change.addresses:  # get ahead of the radio
+                        await self.users.device_preparing(address, access_point)
+            elif change.status in (HoStatus.CANCELLED, HoStatus.REJECTED):
+                for address in change.addresses:
+                    await self.users.device_handover_failed(
+                        address, f"the radio handover was {outcome}"
+                    )
             return IntakeResult(outcome, [])
         if not change.addresses:
             metrics.CELL_CHANGES.labels("NoDevice").inc()

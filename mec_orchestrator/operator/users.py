@@ -121,6 +121,16 @@ class ServingInstance:
     deployment: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedHandover:
+    """A handover both agents prepared (maybe pre-copied), not transferred to the end yet."""
+
+    handover_id: str
+    target: ServingInstance
+    source_agent: str
+    started: float
+
+
 class MoveOutcome(StrEnum):
     MOVED = "moved"
     STAYED = "stayed"
@@ -202,6 +212,8 @@ class UserDirectory:
         self._handover_observers: list[HandoverObserver] = []
         # (target instance, user) -> set when an AppSelfControlled app reports the transfer
         self._transfer_reports: dict[tuple[str, str], asyncio.Event] = {}
+        # user -> a handover being prepared ahead of the radio (IN_PREPARATION)
+        self._preparing: dict[str, asyncio.Task[PreparedHandover | None]] = {}
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -569,6 +581,66 @@ class UserDirectory:
 
     # -- cells and moves --------------------------------------------------------------------
 
+    async def device_preparing(self, address: str, access_point: str) -> int:
+        """The radio prepares the device's handover to access_point's cell: get ahead of it.
+
+        For each user of an app whose context moves (MecAssisted) that the policy would move
+        there, both agents are prepared and a first copy of the context is sent while the
+        source still serves it, in the background; the COMPLETED cell change then only sends
+        what changed since and switches. Returns how many handovers were started.
+        """
+        started = 0
+        for context_id in sorted(self._by_device.get(address, ())):
+            session = self._sessions.get(context_id)
+            if session is None or context_id in self._preparing:
+                continue
+            app = self._state.view.apps.get((session.namespace, session.app))
+            if (
+                app is None
+                or app.spec.mobility.context_transfer is not ContextTransfer.MEC_ASSISTED
+            ):
+                continue
+            verdict = self._state.engine.assess(
+                session.user_key,
+                access_point,
+                self._rules(app, own_host=session.host),
+                self._monotonic(),
+                mobility_policy(app),
+            )
+            target = self.serving_instances(session.namespace, session.app).get(
+                verdict.target or ""
+            )
+            if not verdict.move or target is None or target.host == session.host:
+                continue
+            task = asyncio.create_task(
+                self._prepare_ahead(session, target, verdict.reason.value),
+                name=f"prepare handover of {context_id}",
+            )
+            self._preparing[context_id] = task
+            started += 1
+        return started
+
+    async def _prepare_ahead(
+        self, session: DeviceSession, target: ServingInstance, reason: str
+    ) -> PreparedHandover | None:
+        async with self._lock(session.context_id):
+            if self._sessions.get(session.context_id) != session:
+                return None  # it moved or left meanwhile
+            made = await self._prepare(session, target, reason, precopy=True)
+            return made if isinstance(made, PreparedHandover) else None
+
+    async def device_handover_failed(self, address: str, why: str) -> None:
+        """The radio handover was cancelled or rejected: undo what was prepared ahead of it."""
+        for context_id in sorted(self._by_device.get(address, ())):
+            task = self._preparing.pop(context_id, None)
+            prepared = await task if task is not None else None
+            if prepared is None:
+                continue
+            async with self._lock(context_id):
+                session = self._sessions.get(context_id)
+                if session is not None:
+                    await self._give_up(session, prepared, why)
+
     async def device_moved(self, address: str, access_point: str) -> list[MoveResult]:
         """The RNIS says the device is now in access_point's cell: decide each of its users."""
         before = self.position(address)
@@ -576,14 +648,21 @@ class UserDirectory:
         self._tell_position(address, before)
         results = []
         for context_id in sorted(self._by_device.get(address, ())):
+            task = self._preparing.pop(context_id, None)
+            prepared = await task if task is not None else None
             async with self._lock(context_id):
                 session = self._sessions.get(context_id)
                 if session is None:
                     continue
-                results.append(await self._decide_move(session, access_point))
+                results.append(await self._decide_move(session, access_point, prepared))
         return results
 
-    async def _decide_move(self, session: DeviceSession, access_point: str) -> MoveResult:
+    async def _decide_move(
+        self,
+        session: DeviceSession,
+        access_point: str,
+        prepared: PreparedHandover | None = None,
+    ) -> MoveResult:
         engine = self._state.engine
         app = self._state.view.apps.get((session.namespace, session.app))
         if app is None:
@@ -599,6 +678,8 @@ class UserDirectory:
         result = engine.update_user(session.user_key, access_point, rules, now, policy)
         target = result.decision.host
         if not result.moved or target is None:
+            if prepared is not None:
+                await self._give_up(session, prepared, "the user stays where it is served")
             self._sessions[session.context_id] = session.at(access_point)
             if result.decision.host is None:
                 log.warning("user %s has no host after its move", session.context_id)
@@ -614,7 +695,7 @@ class UserDirectory:
         reason = result.verdict.reason.value
         mode = app.spec.mobility.context_transfer
         if mode is ContextTransfer.MEC_ASSISTED:
-            return await self._handover(at, serving[target], reason)
+            return await self._handover(at, serving[target], reason, prepared)
         if mode is ContextTransfer.APP_SELF_CONTROLLED:
             return await self._self_controlled(at, serving[target], reason)
         return await self._move(at, serving[target], reason)
@@ -719,14 +800,85 @@ class UserDirectory:
         return None
 
     async def _handover(
-        self, session: DeviceSession, target: ServingInstance, reason: str
+        self,
+        session: DeviceSession,
+        target: ServingInstance,
+        reason: str,
+        prepared: PreparedHandover | None = None,
     ) -> MoveResult:
         """Move a user with its context (MecAssisted): prepare, transfer, commit; or abort.
 
         The target's commit is the point of no return: before it, any failure aborts both sides
         (the source serves the user again); after it, the user is the target's, and the source
         is committed too (its agent finds the target committed if this call does not reach it).
+        prepared: the handover the radio's IN_PREPARATION started (already pre-copied), used if
+        it goes to the same target; else it is undone and a new one made.
         """
+        if prepared is not None and prepared.target.host != target.host:
+            await self._give_up(session, prepared, f"the user went to {target.host} instead")
+            prepared = None
+        if prepared is None:
+            made = await self._prepare(session, target, reason)
+            if isinstance(made, MoveResult):
+                return made
+            prepared = made
+        handover_id, source_agent = prepared.handover_id, prepared.source_agent
+        phase = self._monotonic()
+        moved = session.served_by(target.host, target.app_instance_id, target.reference_uri)
+        try:
+            transferred = await self._agents.transfer(source_agent, handover_id)
+            metrics.HANDOVER_PHASE_SECONDS.labels("transfer").observe(self._monotonic() - phase)
+            phase = self._monotonic()
+            await self._agents.commit(target.agent_endpoint, handover_id, transferred.version)
+        except AgentCommandError as error:
+            if not await self._undo(handover_id, target.agent_endpoint, source_agent, str(error)):
+                return self._failed(session, target, handover_id, str(error))
+            transferred = None  # the target had committed after all
+        started = prepared.started
+        # Committed at the target: the user is served there.
+        self._forget(session)
+        self._remember(moved)
+        self._notify(moved, context_update(moved))
+        try:
+            await self._agents.commit(source_agent, handover_id)
+        except AgentCommandError as error:  # the source agent finds the target committed
+            log.warning("handover %s: the source's commit waits: %s", handover_id, error)
+        metrics.HANDOVER_PHASE_SECONDS.labels("commit").observe(self._monotonic() - phase)
+        metrics.HANDOVERS.labels("completed").inc()
+        metrics.USER_MOVES.labels(MoveOutcome.MOVED.value).inc()
+        details: dict[str, Any] = {}
+        if transferred is not None:
+            metrics.HANDOVER_CONTEXT_BYTES.observe(transferred.context_bytes)
+            metrics.HANDOVER_INTERRUPTION.observe(transferred.fenced_s)
+            details = {
+                "context_bytes": transferred.context_bytes,
+                "interruption_s": transferred.fenced_s,
+            }
+        self._tell_handover(
+            self._handover_event(
+                HandoverEventKind.COMPLETED, handover_id, session, target, **details
+            )
+        )
+        log.info(
+            "user %s handed over %s -> %s in %.1f ms (%s)",
+            session.context_id,
+            session.host,
+            target.host,
+            (self._monotonic() - started) * 1000,
+            ", ".join(f"{k} {v:g}" for k, v in details.items()) or "committed earlier",
+        )
+        self._state.kick(session.namespace, session.app)
+        return MoveResult(session.context_id, MoveOutcome.MOVED, session.host, target.host, reason)
+
+    async def _prepare(
+        self,
+        session: DeviceSession,
+        target: ServingInstance,
+        reason: str,
+        *,
+        precopy: bool = False,
+    ) -> PreparedHandover | MoveResult:
+        """TRIGGERED, then both agents prepared (and, with precopy, a first copy sent)."""
         handover_id = uuid.uuid4().hex
         started = self._monotonic()
         self._tell_handover(
@@ -763,56 +915,27 @@ class UserDirectory:
             "mec_assisted": True,
             "timeout_s": self._handover_timeout_s,
         }
-        phase = started
         try:
             await self._agents.prepare_handover(
                 target.agent_endpoint, source_role=False, session_record=moved.encode(), **common
             )
             await self._agents.prepare_handover(source_agent, source_role=True, **common)
-            metrics.HANDOVER_PHASE_SECONDS.labels("prepare").observe(self._monotonic() - phase)
-            phase = self._monotonic()
-            transferred = await self._agents.transfer(source_agent, handover_id)
-            metrics.HANDOVER_PHASE_SECONDS.labels("transfer").observe(self._monotonic() - phase)
-            phase = self._monotonic()
-            await self._agents.commit(target.agent_endpoint, handover_id, transferred.version)
+            metrics.HANDOVER_PHASE_SECONDS.labels("prepare").observe(self._monotonic() - started)
+            if precopy:
+                await self._agents.transfer(source_agent, handover_id, precopy_only=True)
         except AgentCommandError as error:
-            if not await self._undo(handover_id, target.agent_endpoint, source_agent, str(error)):
-                return self._failed(session, target, handover_id, str(error))
-            transferred = None  # the target had committed after all
-        # Committed at the target: the user is served there.
-        self._forget(session)
-        self._remember(moved)
-        self._notify(moved, context_update(moved))
-        try:
-            await self._agents.commit(source_agent, handover_id)
-        except AgentCommandError as error:  # the source agent finds the target committed
-            log.warning("handover %s: the source's commit waits: %s", handover_id, error)
-        metrics.HANDOVER_PHASE_SECONDS.labels("commit").observe(self._monotonic() - phase)
-        metrics.HANDOVERS.labels("completed").inc()
-        metrics.USER_MOVES.labels(MoveOutcome.MOVED.value).inc()
-        details: dict[str, Any] = {}
-        if transferred is not None:
-            metrics.HANDOVER_CONTEXT_BYTES.observe(transferred.context_bytes)
-            metrics.HANDOVER_INTERRUPTION.observe(transferred.fenced_s)
-            details = {
-                "context_bytes": transferred.context_bytes,
-                "interruption_s": transferred.fenced_s,
-            }
-        self._tell_handover(
-            self._handover_event(
-                HandoverEventKind.COMPLETED, handover_id, session, target, **details
-            )
+            await self._undo(handover_id, target.agent_endpoint, source_agent, str(error))
+            return self._failed(session, target, handover_id, str(error))
+        return PreparedHandover(handover_id, target, source_agent, started)
+
+    async def _give_up(self, session: DeviceSession, prepared: PreparedHandover, why: str) -> None:
+        """Undo a handover prepared ahead of the radio that will not happen (FAILED)."""
+        committed = await self._undo(
+            prepared.handover_id, prepared.target.agent_endpoint, prepared.source_agent, why
         )
-        log.info(
-            "user %s handed over %s -> %s in %.1f ms (%s)",
-            session.context_id,
-            session.host,
-            target.host,
-            (self._monotonic() - started) * 1000,
-            ", ".join(f"{k} {v:g}" for k, v in details.items()) or "committed earlier",
-        )
-        self._state.kick(session.namespace, session.app)
-        return MoveResult(session.context_id, MoveOutcome.MOVED, session.host, target.host, reason)
+        if committed:  # cannot happen before a final transfer; said loudly if it ever does
+            log.error("handover %s was committed while only prepared", prepared.handover_id)
+        self._failed(session, prepared.target, prepared.handover_id, why)
 
     async def _undo(self, handover_id: str, target_agent: str, source_agent: str, why: str) -> bool:
         """Abort both sides, the target first; True when the target had committed already."""

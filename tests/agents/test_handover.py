@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -216,7 +217,7 @@ async def world(
 async def prepare(
     agents: AgentSessions, source: Host, target: Host, hid: str, timeout_s: float
 ) -> None:
-    common = {
+    common: dict[str, Any] = {
         "handover_id": hid,
         "user_id": USER,
         "source": source.side(),
@@ -279,6 +280,27 @@ async def test_a_user_moves_with_its_context_while_it_writes(
         f"{moved.fenced_bytes} B fenced for {moved.fenced_s * 1000:.1f} ms; longest gap between "
         f"answers {max(device.gaps) * 1000:.1f} ms"
     )
+
+
+async def test_a_copy_made_while_the_radio_prepares_is_finished_by_the_switch(
+    processes: Processes, pair: tuple[Host, Host]
+) -> None:
+    source, target, agents, device, task = await world(processes, pair, 1 << 20)
+    try:
+        await prepare(agents, source, target, "h-6", 30)
+        ahead = await agents.transfer(source.grpc, "h-6", precopy_only=True)
+        assert await owner(source)  # the source still serves while the radio prepares
+        await asyncio.sleep(0.3)  # the device keeps writing
+        moved = await agents.transfer(source.grpc, "h-6")  # the radio completed
+        await agents.commit(target.grpc, "h-6", moved.version)
+        await agents.commit(source.grpc, "h-6")
+        await finish(device, task)
+    finally:
+        await agents.close()
+    assert ahead.precopy_rounds >= 1
+    assert moved.precopy_rounds > ahead.precopy_rounds  # went on from the early copy
+    assert moved.fenced_bytes < 4096  # the megabyte was already there
+    assert await owner(target)
 
 
 async def test_an_orchestrator_gone_after_the_transfer_leaves_the_user_at_the_source(

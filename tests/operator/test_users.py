@@ -105,8 +105,10 @@ class FakeAgents:
             session_record,
         )
 
-    async def transfer(self, endpoint: str, handover_id: str) -> Transferred:
-        self.calls.append(("transfer", endpoint))
+    async def transfer(
+        self, endpoint: str, handover_id: str, *, precopy_only: bool = False
+    ) -> Transferred:
+        self.calls.append(("precopy" if precopy_only else "transfer", endpoint))
         if self.failing_transfer:
             raise AgentCommandError(endpoint, grpc.StatusCode.UNAVAILABLE, "target unreachable")
         return Transferred(
@@ -440,6 +442,50 @@ async def test_a_handover_that_fails_before_the_commit_is_undone_and_the_user_st
     assert [e.kind for e in events] == [HandoverEventKind.TRIGGERED, HandoverEventKind.FAILED]
     assert "target unreachable" in events[1].reason
     assert s.notifier.sent == []
+    s.consistent()
+
+
+async def test_the_radio_s_preparation_starts_the_handover_and_its_completion_finishes_it() -> None:
+    s = scene(edge_app(transfer="MecAssisted"))
+    events: list[HandoverEvent] = []
+    s.users.on_handover(events.append)
+    intake = CellChangeIntake(s.users)
+    session = await attached_at(s, "ap1")
+    preparing = CellChange((DEVICE,), CELLS["ap1"], CELLS["ap2"], HoStatus.IN_PREPARATION)
+    assert (await intake.apply(preparing)).outcome == "preparing"
+    await asyncio.sleep(0.01)  # the pre-copy runs in the background, the RNIS is answered
+    assert s.agents.calls == [
+        ("prepare-target", agent("edge-c")),
+        ("prepare-source", agent("edge-a")),
+        ("precopy", agent("edge-a")),
+    ]
+    assert s.users.get(session.context_id).host == "edge-a"  # still served at the source
+    done = CellChange((DEVICE,), CELLS["ap1"], CELLS["ap2"], HoStatus.COMPLETED)
+    assert [m.outcome for m in (await intake.apply(done)).moves] == [MoveOutcome.MOVED]
+    assert s.agents.calls[3:] == [
+        ("transfer", agent("edge-a")),  # only the rest, then the switch
+        ("commit-target", agent("edge-c")),
+        ("commit-source", agent("edge-a")),
+    ]
+    assert [e.kind for e in events] == [HandoverEventKind.TRIGGERED, HandoverEventKind.COMPLETED]
+    s.consistent()
+
+
+async def test_a_cancelled_radio_handover_undoes_what_was_prepared() -> None:
+    s = scene(edge_app(transfer="MecAssisted"))
+    events: list[HandoverEvent] = []
+    s.users.on_handover(events.append)
+    intake = CellChangeIntake(s.users)
+    session = await attached_at(s, "ap1")
+    await intake.apply(CellChange((DEVICE,), CELLS["ap1"], CELLS["ap2"], HoStatus.IN_PREPARATION))
+    await intake.apply(CellChange((DEVICE,), CELLS["ap1"], CELLS["ap2"], HoStatus.CANCELLED))
+    assert s.agents.calls[-2:] == [
+        ("abort-target", agent("edge-c")),
+        ("abort-source", agent("edge-a")),
+    ]
+    assert [e.kind for e in events] == [HandoverEventKind.TRIGGERED, HandoverEventKind.FAILED]
+    assert "cancelled" in events[1].reason
+    assert s.users.get(session.context_id).host == "edge-a"
     s.consistent()
 
 

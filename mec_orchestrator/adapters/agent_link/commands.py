@@ -173,9 +173,16 @@ class AgentSessions:
         )
         await self._call(endpoint, self._handovers(endpoint).PrepareHandover, request)
 
-    async def transfer(self, endpoint: str, handover_id: str) -> Transferred:
-        """The source agent moves the context (pre-copy, then the fenced rest)."""
-        request = handover_pb2.TransferContextRequest(handover_id=handover_id)
+    async def transfer(
+        self, endpoint: str, handover_id: str, *, precopy_only: bool = False
+    ) -> Transferred:
+        """The source agent moves the context (pre-copy, then the fenced rest).
+
+        precopy_only: copy while the source serves and stop (a radio handover in preparation).
+        """
+        request = handover_pb2.TransferContextRequest(
+            handover_id=handover_id, precopy_only=precopy_only
+        )
         answer = await self._call(
             endpoint, self._handovers(endpoint).TransferContext, request, TRANSFER_TIMEOUT_S
         )
