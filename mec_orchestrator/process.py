@@ -37,6 +37,7 @@ from mec_orchestrator.api.settings import ApiSettings
 from mec_orchestrator.operator.agent_wiring import AgentWiring
 from mec_orchestrator.operator.cell_changes import CellChangeIntake
 from mec_orchestrator.operator.handlers import register
+from mec_orchestrator.operator.handover_story import HandoverStory
 from mec_orchestrator.operator.kopf_compat import PeeringIdentity
 from mec_orchestrator.operator.latency_watch import watch_latency
 from mec_orchestrator.operator.rnis_link import RnisLink
@@ -77,6 +78,7 @@ def _users(
         handover_timeout_s=settings.handover_timeout_seconds,
     )
     state.users = users
+    users.on_handover(HandoverStory(state).told)  # Events on the EdgeApps
     if rnis is not None:
         intake = CellChangeIntake(users)
         rnis.callback = settings.rnis_callback_uri.rstrip("/") + callback_path(intake.token)

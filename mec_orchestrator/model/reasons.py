@@ -17,6 +17,10 @@ class EventReason(StrEnum):
     PLACED = "Placed"
     EVACUATED = "Evacuated"
     DELETED = "Deleted"
+    HANDOVER_STARTED = "HandoverStarted"
+    HANDOVER_COMPLETED = "HandoverCompleted"
+    HANDOVER_FAILED = "HandoverFailed"
+    EVENTS_SUPPRESSED = "EventsSuppressed"
 
 
 class PlacedReason(StrEnum):

@@ -66,6 +66,7 @@ from mec_devtools.ue.records import read_records
 from tests.callbacks.conftest import Receiver, Receivers
 from tests.conftest import EDGE_HOSTS
 from tests.e2e.test_agents_drive_placement import cluster_objects
+from tests.operator.apps import event_reasons
 from tests.operator.conftest import OperatorProcess
 
 pytestmark = pytest.mark.cluster
@@ -684,6 +685,16 @@ async def test_a_stateful_user_keeps_its_state_across_three_cells(world: World) 
     )
     await asyncio.sleep(0.5)  # anything more would have arrived by now (one queue per URI)
     assert [n["mobilityStatus"] for n in _mobility(receiver.records())] == [1, 2, 1, 2]
+    # The story on the EdgeApp: each handover started and completed, with what moved.
+    told = await event_reasons(world.api, world.namespace, "ar")
+    completed = [message for reason, message in told if reason == "HandoverCompleted"]
+    assert [reason for reason, _ in told if reason.startswith("Handover")] == [
+        "HandoverStarted",
+        "HandoverCompleted",
+        "HandoverStarted",
+        "HandoverCompleted",
+    ]
+    assert all("B of context" in message for message in completed), completed
 
 
 async def _mec021_receiver(world: World, device: str) -> Receiver:

@@ -59,6 +59,10 @@ def test_the_reasons_clients_already_match_on_keep_their_spelling() -> None:
         EventReason.PLACED: "Placed",
         EventReason.EVACUATED: "Evacuated",
         EventReason.DELETED: "Deleted",
+        EventReason.HANDOVER_STARTED: "HandoverStarted",
+        EventReason.HANDOVER_COMPLETED: "HandoverCompleted",
+        EventReason.HANDOVER_FAILED: "HandoverFailed",
+        EventReason.EVENTS_SUPPRESSED: "EventsSuppressed",
     }
     assert {member: member.value for member in pinned} == pinned
 
