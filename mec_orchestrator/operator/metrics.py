@@ -49,7 +49,7 @@ USER_ATTACH_REFUSED = Counter(
 )
 USER_MOVES = Counter(
     "mec_user_moves_total",
-    "Mobility decisions on a cell change, by outcome (moved, stayed, deferred, failed).",
+    "Mobility decisions on a cell change, by outcome (moved, stayed, failed).",
     ["outcome"],
 )
 CELL_CHANGES = Counter(
