@@ -13,9 +13,8 @@ directory gave it.
 
 A cell change (RNIS) asks the app's mobility policy. An app that keeps no user context
 (`contextTransfer: None`) is moved at once: admitted on the target, released at the source
-with a redirect to the target, and the device told its new referenceURI. For apps whose
-context must move first, the decision is recorded (Event, metric) and the user stays until
-the handover can carry the context.
+with a redirect to the target, and the device told its new referenceURI. Apps whose context
+moves are handed over (`operator/handovers.py`, the directory's handover steps).
 """
 
 from __future__ import annotations
@@ -26,24 +25,15 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
 
 from mec_orchestrator.adapters.agent_link import ReportedInstance
 from mec_orchestrator.adapters.agent_link.commands import (
     AgentCommandError,
     AgentSessions,
-    HandoverSide,
 )
 from mec_orchestrator.adapters.callbacks import CallbackDelivery
-from mec_orchestrator.decisions.handover import HandoverEvent, HandoverEventKind, InstanceRef
-from mec_orchestrator.decisions.mobility.policies import (
-    MobilityPolicy,
-    NeverMigrate,
-    ThresholdPolicy,
-)
+from mec_orchestrator.decisions.handover import HandoverEventKind
 from mec_orchestrator.decisions.users import PlacementRules
 from mec_orchestrator.decisions.users.notifications import context_delete, context_update
 from mec_orchestrator.decisions.users.sessions import DeviceSession, RecordError
@@ -51,11 +41,40 @@ from mec_orchestrator.model import EdgeApp
 from mec_orchestrator.model.edgeapp import (
     ContextTransfer,
     InstantiationState,
-    MobilityLevel,
     OperationalState,
 )
 from mec_orchestrator.operator import metrics
+from mec_orchestrator.operator.handovers import HandoverObserver, HandoverSteps
 from mec_orchestrator.operator.state import OperatorState
+from mec_orchestrator.operator.user_types import (
+    AttachRequest,
+    MoveOutcome,
+    MoveResult,
+    PreparedHandover,
+    ServingInstance,
+    UserError,
+    UserErrorKind,
+    app_matches,
+    instance_id_of,
+    mobility_policy,
+)
+
+__all__ = [
+    "AttachRequest",
+    "CellLocator",
+    "HandoverObserver",
+    "MoveOutcome",
+    "MoveResult",
+    "PositionObserver",
+    "PreparedHandover",
+    "ServingInstance",
+    "UserDirectory",
+    "UserError",
+    "UserErrorKind",
+    "app_matches",
+    "instance_id_of",
+    "mobility_policy",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +82,6 @@ ADMISSION_GRACE_S = 10.0
 """A report may have left the agent before it admitted a user: absence counts only after this."""
 
 NOTIFICATION_API = "dev_app"
-
-HandoverObserver = Callable[[HandoverEvent], None]
-"""Told every step of every move of a user (TRIGGERED, then COMPLETED or FAILED)."""
 
 PositionObserver = Callable[[str, str | None, str | None], None]
 """Told (device address, access point before, access point after) when a user's position
@@ -75,105 +91,7 @@ CellLocator = Callable[[str], Awaitable[str | None]]
 """Asks the RNIS which cell a device (by IPv4 address) is in; None when it does not know."""
 
 
-class UserErrorKind(StrEnum):
-    UNKNOWN_APP = "UnknownApp"
-    UNKNOWN_CONTEXT = "UnknownContext"
-    NO_LOCATION = "NoLocation"
-    NO_INSTANCE = "NoInstance"
-    AGENT_FAILED = "AgentFailed"
-
-
-class UserError(Exception):
-    """A user operation that cannot be done; kind says which, the message says why."""
-
-    def __init__(self, kind: UserErrorKind, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class AttachRequest:
-    """A device application asks for a context of an app (MEC 016 AppContext, as checked)."""
-
-    namespace: str
-    owner: str
-    associate_dev_app_id: str
-    callback_reference: str | None
-    app_location_updates: bool
-    device_address: str | None
-    app_d_id: str | None
-    app_name: str | None
-    app_provider: str | None
-    app_soft_version: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ServingInstance:
-    """An app instance that can take users: ready, registered over Mp1, its agent reachable."""
-
-    host: str
-    app_instance_id: str
-    reference_uri: str
-    agent_endpoint: str
-    user_context_endpoint: str = ""
-    """host:port of its UserContextService ("" when the app keeps no user context)."""
-    deployment: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedHandover:
-    """A handover both agents prepared (maybe pre-copied), not transferred to the end yet."""
-
-    handover_id: str
-    target: ServingInstance
-    source_agent: str
-    started: float
-
-
-class MoveOutcome(StrEnum):
-    MOVED = "moved"
-    STAYED = "stayed"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class MoveResult:
-    context_id: str
-    outcome: MoveOutcome
-    source: str
-    target: str | None
-    reason: str
-
-
-def instance_id_of(namespace: str, deployment: str) -> str:
-    """The appInstanceId an instance registers with over Mp1 (the operator sets it in its env)."""
-    return f"{namespace}.{deployment}"
-
-
-def app_matches(app: EdgeApp, request: AttachRequest) -> bool:
-    """The app a request names: by appDId if given, else by name (and provider, version)."""
-    spec = app.spec
-    if request.app_d_id is not None:
-        return spec.app_d_id == request.app_d_id
-    return (
-        request.app_name == spec.app_name
-        and request.app_provider in (None, spec.app_provider)
-        and request.app_soft_version in (None, spec.app_soft_version)
-    )
-
-
-def mobility_policy(app: EdgeApp) -> MobilityPolicy:
-    """The app's policy; its hysteresis is one way, the engine compares round trips."""
-    mobility = app.spec.mobility
-    if mobility.level is MobilityLevel.NOT_ALLOWED:
-        return NeverMigrate()
-    return ThresholdPolicy(
-        hysteresis_ms=2.0 * mobility.hysteresis_ms, min_dwell_s=float(mobility.min_dwell_seconds)
-    )
-
-
-class UserDirectory:
+class UserDirectory(HandoverSteps):
     """The one owner of users: contexts, their instances, devices' cells (module docstring)."""
 
     def __init__(
@@ -319,17 +237,6 @@ class UserDirectory:
         """The application contexts of the device at IPv4 address."""
         return [self._sessions[c] for c in sorted(self._by_device.get(address, ()))]
 
-    def context_transfer_reported(self, app_instance_id: str, context_id: str) -> bool:
-        """An AppSelfControlled app says it moved a user's context (MEC 021).
-
-        Its USER_CONTEXT_TRANSFER_COMPLETED; True when a handover was waiting for it.
-        """
-        waiting = self._transfer_reports.get((app_instance_id, context_id))
-        if waiting is None:
-            return False
-        waiting.set()
-        return True
-
     def _rules(self, app: EdgeApp, own_host: str | None = None) -> PlacementRules:
         """Where a user of app may go: a serving host, not one whose instance is full.
 
@@ -365,50 +272,6 @@ class UserDirectory:
                 self._position_observers.remove(observer)
 
         return remove
-
-    def on_handover(self, observer: HandoverObserver) -> Callable[[], None]:
-        """Call observer(event) at every step of every move of a user; returns the undo.
-
-        Quick and non-blocking, as for `on_position` (the MEC 021 API and Events listen here).
-        """
-        self._handover_observers.append(observer)
-
-        def remove() -> None:
-            if observer in self._handover_observers:
-                self._handover_observers.remove(observer)
-
-        return remove
-
-    def _tell_handover(self, event: HandoverEvent) -> None:
-        for observer in list(self._handover_observers):
-            try:
-                observer(event)
-            except Exception:  # an observer's bug must not fail a user's move
-                log.exception("handover observer %r failed", observer)
-
-    def _handover_event(
-        self,
-        kind: HandoverEventKind,
-        handover_id: str,
-        session: DeviceSession,
-        target: ServingInstance,
-        **details: Any,
-    ) -> HandoverEvent:
-        app = self._state.view.apps.get((session.namespace, session.app))
-        return HandoverEvent(
-            kind=kind,
-            handover_id=handover_id,
-            context_id=session.context_id,
-            namespace=session.namespace,
-            app=session.app,
-            app_d_id=app.spec.app_d_id if app is not None else "",
-            device_address=session.device_address,
-            source=InstanceRef(session.host, session.app_instance_id, session.reference_uri),
-            target=InstanceRef(target.host, target.app_instance_id, target.reference_uri),
-            context_transfer=app.spec.mobility.context_transfer.value if app else "None",
-            at_s=self._clock(),
-            **details,
-        )
 
     def position(self, address: str) -> str | None:
         """The access point of a device that has an application context (else None)."""
@@ -581,66 +444,6 @@ class UserDirectory:
 
     # -- cells and moves --------------------------------------------------------------------
 
-    async def device_preparing(self, address: str, access_point: str) -> int:
-        """The radio prepares the device's handover to access_point's cell: get ahead of it.
-
-        For each user of an app whose context moves (MecAssisted) that the policy would move
-        there, both agents are prepared and a first copy of the context is sent while the
-        source still serves it, in the background; the COMPLETED cell change then only sends
-        what changed since and switches. Returns how many handovers were started.
-        """
-        started = 0
-        for context_id in sorted(self._by_device.get(address, ())):
-            session = self._sessions.get(context_id)
-            if session is None or context_id in self._preparing:
-                continue
-            app = self._state.view.apps.get((session.namespace, session.app))
-            if (
-                app is None
-                or app.spec.mobility.context_transfer is not ContextTransfer.MEC_ASSISTED
-            ):
-                continue
-            verdict = self._state.engine.assess(
-                session.user_key,
-                access_point,
-                self._rules(app, own_host=session.host),
-                self._monotonic(),
-                mobility_policy(app),
-            )
-            target = self.serving_instances(session.namespace, session.app).get(
-                verdict.target or ""
-            )
-            if not verdict.move or target is None or target.host == session.host:
-                continue
-            task = asyncio.create_task(
-                self._prepare_ahead(session, target, verdict.reason.value),
-                name=f"prepare handover of {context_id}",
-            )
-            self._preparing[context_id] = task
-            started += 1
-        return started
-
-    async def _prepare_ahead(
-        self, session: DeviceSession, target: ServingInstance, reason: str
-    ) -> PreparedHandover | None:
-        async with self._lock(session.context_id):
-            if self._sessions.get(session.context_id) != session:
-                return None  # it moved or left meanwhile
-            made = await self._prepare(session, target, reason, precopy=True)
-            return made if isinstance(made, PreparedHandover) else None
-
-    async def device_handover_failed(self, address: str, why: str) -> None:
-        """The radio handover was cancelled or rejected: undo what was prepared ahead of it."""
-        for context_id in sorted(self._by_device.get(address, ())):
-            task = self._preparing.pop(context_id, None)
-            prepared = await task if task is not None else None
-            if prepared is None:
-                continue
-            async with self._lock(context_id):
-                session = self._sessions.get(context_id)
-                if session is not None:
-                    await self._give_up(session, prepared, why)
-
     async def device_moved(self, address: str, access_point: str) -> list[MoveResult]:
         """The RNIS says the device is now in access_point's cell: decide each of its users."""
         before = self.position(address)
@@ -763,222 +566,6 @@ class UserDirectory:
         return MoveResult(
             session.context_id, MoveOutcome.MOVED, session.host, target.host, str(reason)
         )
-
-    def _failed(
-        self,
-        session: DeviceSession,
-        target: ServingInstance,
-        handover_id: str,
-        error: str,
-    ) -> MoveResult:
-        """A move that did not happen: the user stays where it is served."""
-        self._state.engine.relocate(session.user_key, session.host, self._monotonic())
-        self._sessions[session.context_id] = session
-        self._tell_handover(
-            self._handover_event(
-                HandoverEventKind.FAILED, handover_id, session, target, reason=error
-            )
-        )
-        metrics.USER_MOVES.labels(MoveOutcome.FAILED.value).inc()
-        metrics.HANDOVERS.labels("failed").inc()
-        log.warning("user %s stays on %s: %s", session.context_id, session.host, error)
-        return MoveResult(session.context_id, MoveOutcome.FAILED, session.host, target.host, error)
-
-    def _source_side(self, session: DeviceSession) -> HandoverSide | None:
-        """The instance serving the user now, as a handover needs it (None: not reported)."""
-        for instance in self._state.reported_instances(session.host).get(session.host, ()):
-            if instance.app_instance_id == session.app_instance_id:
-                return HandoverSide(
-                    namespace=session.namespace,
-                    edge_app=session.app,
-                    host=session.host,
-                    deployment=session.app_instance_id.split(".", 1)[-1],
-                    app_instance_id=instance.app_instance_id,
-                    user_context_endpoint=instance.user_context_endpoint or "",
-                    endpoint=instance.endpoint or session.reference_uri,
-                )
-        return None
-
-    async def _handover(
-        self,
-        session: DeviceSession,
-        target: ServingInstance,
-        reason: str,
-        prepared: PreparedHandover | None = None,
-    ) -> MoveResult:
-        """Move a user with its context (MecAssisted): prepare, transfer, commit; or abort.
-
-        The target's commit is the point of no return: before it, any failure aborts both sides
-        (the source serves the user again); after it, the user is the target's, and the source
-        is committed too (its agent finds the target committed if this call does not reach it).
-        prepared: the handover the radio's IN_PREPARATION started (already pre-copied), used if
-        it goes to the same target; else it is undone and a new one made.
-        """
-        if prepared is not None and prepared.target.host != target.host:
-            await self._give_up(session, prepared, f"the user went to {target.host} instead")
-            prepared = None
-        if prepared is None:
-            made = await self._prepare(session, target, reason)
-            if isinstance(made, MoveResult):
-                return made
-            prepared = made
-        handover_id, source_agent = prepared.handover_id, prepared.source_agent
-        phase = self._monotonic()
-        moved = session.served_by(target.host, target.app_instance_id, target.reference_uri)
-        try:
-            transferred = await self._agents.transfer(source_agent, handover_id)
-            metrics.HANDOVER_PHASE_SECONDS.labels("transfer").observe(self._monotonic() - phase)
-            phase = self._monotonic()
-            await self._agents.commit(target.agent_endpoint, handover_id, transferred.version)
-        except AgentCommandError as error:
-            if not await self._undo(handover_id, target.agent_endpoint, source_agent, str(error)):
-                return self._failed(session, target, handover_id, str(error))
-            transferred = None  # the target had committed after all
-        started = prepared.started
-        # Committed at the target: the user is served there.
-        self._forget(session)
-        self._remember(moved)
-        self._notify(moved, context_update(moved))
-        try:
-            await self._agents.commit(source_agent, handover_id)
-        except AgentCommandError as error:  # the source agent finds the target committed
-            log.warning("handover %s: the source's commit waits: %s", handover_id, error)
-        metrics.HANDOVER_PHASE_SECONDS.labels("commit").observe(self._monotonic() - phase)
-        metrics.HANDOVERS.labels("completed").inc()
-        metrics.USER_MOVES.labels(MoveOutcome.MOVED.value).inc()
-        details: dict[str, Any] = {}
-        if transferred is not None:
-            metrics.HANDOVER_CONTEXT_BYTES.observe(transferred.context_bytes)
-            metrics.HANDOVER_INTERRUPTION.observe(transferred.fenced_s)
-            details = {
-                "context_bytes": transferred.context_bytes,
-                "interruption_s": transferred.fenced_s,
-            }
-        self._tell_handover(
-            self._handover_event(
-                HandoverEventKind.COMPLETED, handover_id, session, target, **details
-            )
-        )
-        log.info(
-            "user %s handed over %s -> %s in %.1f ms (%s)",
-            session.context_id,
-            session.host,
-            target.host,
-            (self._monotonic() - started) * 1000,
-            ", ".join(f"{k} {v:g}" for k, v in details.items()) or "committed earlier",
-        )
-        self._state.kick(session.namespace, session.app)
-        return MoveResult(session.context_id, MoveOutcome.MOVED, session.host, target.host, reason)
-
-    async def _prepare(
-        self,
-        session: DeviceSession,
-        target: ServingInstance,
-        reason: str,
-        *,
-        precopy: bool = False,
-    ) -> PreparedHandover | MoveResult:
-        """TRIGGERED, then both agents prepared (and, with precopy, a first copy sent)."""
-        handover_id = uuid.uuid4().hex
-        started = self._monotonic()
-        self._tell_handover(
-            self._handover_event(
-                HandoverEventKind.TRIGGERED, handover_id, session, target, reason=reason
-            )
-        )
-        source = self._source_side(session)
-        source_agent = self._agent_endpoint(session.host)
-        if source is None or source_agent is None or not source.user_context_endpoint:
-            return self._failed(
-                session, target, handover_id, "the source instance's agent or contexts are unknown"
-            )
-        if not target.user_context_endpoint:
-            return self._failed(
-                session, target, handover_id, "the target instance serves no UserContextService"
-            )
-        moved = session.served_by(target.host, target.app_instance_id, target.reference_uri)
-        target_side = HandoverSide(
-            namespace=session.namespace,
-            edge_app=session.app,
-            host=target.host,
-            deployment=target.deployment,
-            app_instance_id=target.app_instance_id,
-            user_context_endpoint=target.user_context_endpoint,
-            endpoint=target.reference_uri,
-        )
-        common: dict[str, Any] = {
-            "handover_id": handover_id,
-            "user_id": session.context_id,
-            "source": source,
-            "target": target_side,
-            "target_agent_endpoint": target.agent_endpoint,
-            "mec_assisted": True,
-            "timeout_s": self._handover_timeout_s,
-        }
-        try:
-            await self._agents.prepare_handover(
-                target.agent_endpoint, source_role=False, session_record=moved.encode(), **common
-            )
-            await self._agents.prepare_handover(source_agent, source_role=True, **common)
-            metrics.HANDOVER_PHASE_SECONDS.labels("prepare").observe(self._monotonic() - started)
-            if precopy:
-                await self._agents.transfer(source_agent, handover_id, precopy_only=True)
-        except AgentCommandError as error:
-            await self._undo(handover_id, target.agent_endpoint, source_agent, str(error))
-            return self._failed(session, target, handover_id, str(error))
-        return PreparedHandover(handover_id, target, source_agent, started)
-
-    async def _give_up(self, session: DeviceSession, prepared: PreparedHandover, why: str) -> None:
-        """Undo a handover prepared ahead of the radio that will not happen (FAILED)."""
-        committed = await self._undo(
-            prepared.handover_id, prepared.target.agent_endpoint, prepared.source_agent, why
-        )
-        if committed:  # cannot happen before a final transfer; said loudly if it ever does
-            log.error("handover %s was committed while only prepared", prepared.handover_id)
-        self._failed(session, prepared.target, prepared.handover_id, why)
-
-    async def _undo(self, handover_id: str, target_agent: str, source_agent: str, why: str) -> bool:
-        """Abort both sides, the target first; True when the target had committed already."""
-        try:
-            await self._agents.abort(target_agent, handover_id, why)
-        except AgentCommandError as error:
-            if "COMMITTED" in error.message:
-                return True
-            log.warning("handover %s: the target's abort failed: %s", handover_id, error)
-        try:
-            await self._agents.abort(source_agent, handover_id, why)
-        except AgentCommandError as error:
-            if "COMMITTED" in error.message:
-                return True
-            # The source stays fenced until its agent learns the target aborted (its timeout).
-            log.warning("handover %s: the source's abort failed: %s", handover_id, error)
-        return False
-
-    async def _self_controlled(
-        self, session: DeviceSession, target: ServingInstance, reason: str
-    ) -> MoveResult:
-        """AppSelfControlled: tell (MEC 021), wait for the app's transfer report, then switch."""
-        handover_id = uuid.uuid4().hex
-        self._tell_handover(
-            self._handover_event(
-                HandoverEventKind.TRIGGERED, handover_id, session, target, reason=reason
-            )
-        )
-        key = (target.app_instance_id, session.context_id)
-        reported = self._transfer_reports.setdefault(key, asyncio.Event())
-        try:
-            await asyncio.wait_for(reported.wait(), self._handover_timeout_s)
-        except TimeoutError:
-            return self._failed(
-                session,
-                target,
-                handover_id,
-                f"the app did not report USER_CONTEXT_TRANSFER_COMPLETED within "
-                f"{self._handover_timeout_s:g} s",
-            )
-        finally:
-            self._transfer_reports.pop(key, None)
-        return await self._move(session, target, reason, handover_id=handover_id)
 
     def _notify(self, session: DeviceSession, body: dict[str, object]) -> None:
         if self._notifier is None or not session.callback_reference:
