@@ -649,8 +649,31 @@ class UserDirectory(HandoverSteps):
         before = None if address is None else self.position(address)
         self._state.engine.release(session.user_key)
         self._forget(session)
-        await self._place_again(session)
+        held = self._held_elsewhere(session)
+        if held is not None:  # a handover moved it (the source released after the commit)
+            self._state.engine.adopt(held.user_key, held.host, held.access_point, self._monotonic())
+            self._remember(held)
+            self._notify(held, context_update(held))
+            log.info("user %s is served on %s (its agent says so)", held.context_id, held.host)
+        else:
+            await self._place_again(session)
         self._tell_position(address, before)
+
+    def _held_elsewhere(self, session: DeviceSession) -> DeviceSession | None:
+        """The session as another host's agent reports it holding the user, if one does."""
+        for host, instances in self._state.reported_instances().items():
+            if host == session.host:
+                continue
+            for instance in instances:
+                for user_id, record in instance.users:
+                    if user_id != session.context_id:
+                        continue
+                    try:
+                        held = DeviceSession.decode(record)
+                    except RecordError:
+                        continue
+                    return held.served_by(host, instance.app_instance_id, held.reference_uri)
+        return None
 
     async def _place_again(self, session: DeviceSession) -> None:
         """Serve a user whose instance is gone from the best other one; else end its context."""

@@ -537,6 +537,25 @@ async def test_a_new_leader_learns_every_user_from_the_agents() -> None:
     assert result.outcome is MoveOutcome.MOVED
 
 
+async def test_a_user_its_old_host_no_longer_holds_is_found_where_an_agent_holds_it() -> None:
+    s = scene()
+    session = await attached_at(s, "ap1")
+    held = session.served_by("edge-c", "city.ar-edge-c", "http://edge-c.pods:8080")
+    s.users._admitted_at[session.context_id] = -1e9
+    # A handover committed while this orchestrator was away: edge-c holds it, edge-a released.
+    s.state.instances_reported("edge-c", (reported("edge-c", ((held.context_id, held.encode()),)),))
+    s.state.instances_reported("edge-a", (reported("edge-a"),))
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if s.users.get(session.context_id).host == "edge-c":
+            break
+    assert s.users.get(session.context_id).host == "edge-c"
+    assert (agent("edge-c"), "city.ar-edge-c") not in s.agents.sessions  # not admitted again
+    assert s.notifier.sent[-1][1]["userAppInstanceInfo"][0]["referenceURI"] == (
+        "http://edge-c.pods:8080"
+    )
+
+
 async def test_cell_changes_in_progress_or_unknown_change_nothing() -> None:
     s = scene()
     session = await attached_at(s, "ap1")
