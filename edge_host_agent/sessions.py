@@ -27,6 +27,7 @@ from mec.agent.v1 import session_pb2, session_pb2_grpc, user_context_pb2, user_c
 from typing_extensions import override
 
 from edge_host_agent.mp1.registry import AppInstance, AppInstanceRegistry
+from edge_host_agent.versioned import Versioned
 from mec_common.patterns import IDENTIFIER
 
 log = logging.getLogger(__name__)
@@ -40,31 +41,12 @@ INSTANCE_CALL_TIMEOUT_S = 5.0
 _IDENTIFIER = re.compile(IDENTIFIER)
 
 
-class SessionTable:
+class SessionTable(Versioned):
     """(app instance id, user id) -> the orchestrator's record; `version` grows on each change."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._users: dict[str, dict[str, bytes]] = {}
-        self._watchers: list[Callable[[], None]] = []
-        self.version = 0
-
-    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call callback() after every change; returns the undo."""
-        self._watchers.append(callback)
-
-        def remove() -> None:
-            if callback in self._watchers:
-                self._watchers.remove(callback)
-
-        return remove
-
-    def _changed(self) -> None:
-        self.version += 1
-        for callback in list(self._watchers):
-            try:
-                callback()
-            except Exception:  # a watcher's bug must not fail the orchestrator's command
-                log.exception("session watcher %r failed", callback)
 
     def admit(self, app_instance_id: str, user_id: str, record: bytes) -> int:
         """The instance serves the user (again); returns how many users it serves."""
@@ -240,17 +222,17 @@ class SessionCommands(session_pb2_grpc.SessionServiceServicer):
             )
             raise AssertionError("unreachable") from error
 
+    async def _check_ids(self, context: Any, app_instance_id: str, user_id: str) -> None:
+        for value, field in ((app_instance_id, "app_instance_id"), (user_id, "user_id")):
+            problem = _check_id(value, field)
+            if problem:
+                await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, problem)
+
     @override
     async def AdmitUser(
         self, request: session_pb2.AdmitUserRequest, context: Any
     ) -> session_pb2.AdmitUserResponse:
-        for value, field in (
-            (request.app_instance_id, "app_instance_id"),
-            (request.user_id, "user_id"),
-        ):
-            problem = _check_id(value, field)
-            if problem:
-                await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, problem)
+        await self._check_ids(context, request.app_instance_id, request.user_id)
         if len(request.record) > MAX_RECORD_BYTES:
             await self._refuse(
                 context,
@@ -270,13 +252,7 @@ class SessionCommands(session_pb2_grpc.SessionServiceServicer):
     async def ReleaseUser(
         self, request: session_pb2.ReleaseUserRequest, context: Any
     ) -> session_pb2.ReleaseUserResponse:
-        for value, field in (
-            (request.app_instance_id, "app_instance_id"),
-            (request.user_id, "user_id"),
-        ):
-            problem = _check_id(value, field)
-            if problem:
-                await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, problem)
+        await self._check_ids(context, request.app_instance_id, request.user_id)
         if len(request.redirect_endpoint) > MAX_ENDPOINT_LENGTH:
             await self._refuse(
                 context,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_host_agent.mp1.models import AppInfo
+from edge_host_agent.versioned import Versioned
 
 log = logging.getLogger(__name__)
 
@@ -80,33 +81,15 @@ class AppInstance:
         return {**self.info.etsi(), "appInstanceId": self.app_instance_id}
 
 
-class AppInstanceRegistry:
+class AppInstanceRegistry(Versioned):
     """App instance id -> AppInstance, with the Mp1 operations as methods."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        # `version` grows by one with every change of an instance's registration, readiness
+        # or presence; `watch` callbacks are told after each.
+        super().__init__()
         self._clock = clock
         self._instances: dict[str, AppInstance] = {}
-        self._watchers: list[Callable[[], None]] = []
-        self.version = 0
-        """Grows by one with every change of an instance's registration, readiness or presence."""
-
-    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call callback() after every change that bumps `version`; returns the undo."""
-        self._watchers.append(callback)
-
-        def remove() -> None:
-            if callback in self._watchers:
-                self._watchers.remove(callback)
-
-        return remove
-
-    def _changed(self) -> None:
-        self.version += 1
-        for callback in list(self._watchers):
-            try:
-                callback()
-            except Exception:  # a watcher's bug must not fail the app's Mp1 call
-                log.exception("registry watcher %r failed", callback)
 
     def __len__(self) -> int:
         return len(self._instances)
