@@ -33,7 +33,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pytest
 from kubernetes_asyncio import client
@@ -331,7 +331,7 @@ async def scene(  # noqa: PLR0917 - the fixture wires every real process togethe
         yield scene
     finally:
         try:
-            await _remove_namespace(scene)
+            await remove_namespace(scene)
         finally:
             operator.stop()
             try:
@@ -343,8 +343,19 @@ async def scene(  # noqa: PLR0917 - the fixture wires every real process togethe
                     raise
 
 
-async def _remove_namespace(scene: Scene) -> None:
-    """Delete the app while the operator runs (its finalizer), then the namespace, and wait."""
+class SceneLike(Protocol):
+    """What removing a test's namespace needs of a scene (this module's or another e2e test's)."""
+
+    api: client.ApiClient
+    namespace: str
+
+    async def wait(
+        self, what: str, check: Callable[[], Awaitable[T | None]], within: float = ...
+    ) -> T: ...
+
+
+async def remove_namespace(scene: SceneLike) -> None:
+    """Delete the apps while the operator runs (their finalizer), then the namespace; wait."""
     objects = client.CustomObjectsApi(scene.api)
     core = client.CoreV1Api(scene.api)
     listed = await objects.list_namespaced_custom_object(

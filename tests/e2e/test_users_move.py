@@ -65,7 +65,7 @@ from mec_devtools.ue.analysis import analyse
 from mec_devtools.ue.records import read_records
 from tests.callbacks.conftest import Receiver, Receivers
 from tests.conftest import EDGE_HOSTS
-from tests.e2e.test_agents_drive_placement import cluster_objects
+from tests.e2e.test_agents_drive_placement import cluster_objects, remove_namespace
 from tests.operator.apps import event_reasons
 from tests.operator.conftest import OperatorProcess
 
@@ -395,7 +395,7 @@ async def world(
         yield world
     finally:
         try:
-            await _teardown(world, objects, core)
+            await remove_namespace(world)
         finally:
             await runtime.stop()
             for receiver in world.receivers:
@@ -410,29 +410,6 @@ async def world(
                 await objects.delete_cluster_custom_object(
                     "kopf.dev", "v1", "clusterkopfpeerings", peering
                 )
-
-
-async def _teardown(world: World, objects: client.CustomObjectsApi, core: client.CoreV1Api) -> None:
-    """Delete the app while the operator runs (its finalizer), then the namespace."""
-    listed = await objects.list_namespaced_custom_object(
-        GROUP, VERSION, world.namespace, "edgeapps"
-    )
-    for app in listed["items"]:
-        await objects.delete_namespaced_custom_object(
-            GROUP, VERSION, world.namespace, "edgeapps", app["metadata"]["name"]
-        )
-    await core.delete_namespace(world.namespace)
-
-    async def gone() -> bool:
-        try:
-            await core.read_namespace(world.namespace)
-        except ApiException as error:
-            if error.status == 404:
-                return True
-            raise
-        return False
-
-    await world.wait(f"namespace {world.namespace} deleted", gone, within=180)
 
 
 async def test_devices_attach_to_the_nearest_instance_and_follow_their_cell(  # noqa: PLR0915
