@@ -228,3 +228,27 @@ def subscription_links(
         for s in found
         if keep(s)
     ]
+
+
+def inline_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema with its `$defs` references replaced by the definitions (none recurse).
+
+    A request body schema goes into the OpenAPI document as is (`openapi_extra`), where a
+    `#/$defs/...` reference would point at the document's root.
+    """
+    definitions = schema.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                merged = {**definitions[ref.removeprefix("#/$defs/")], **node}
+                del merged["$ref"]
+                return resolve(merged)
+            return {k: resolve(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved

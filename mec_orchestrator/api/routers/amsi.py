@@ -138,26 +138,6 @@ def _invalid(error: ValidationError, skip: frozenset[str] = frozenset()) -> Requ
     return RequestValidationError(errors)
 
 
-def _inline(schema: dict[str, Any]) -> dict[str, Any]:
-    """A JSON schema with its `$defs` references replaced by the definitions (none recurse)."""
-    definitions = schema.get("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                merged = {**definitions[ref.removeprefix("#/$defs/")], **node}
-                del merged["$ref"]
-                return resolve(merged)
-            return {k: resolve(v) for k, v in node.items() if k != "$defs"}
-        if isinstance(node, list):
-            return [resolve(v) for v in node]
-        return node
-
-    resolved: dict[str, Any] = resolve(schema)
-    return resolved
-
-
 # -- app_mobility_services -----------------------------------------------------------------------
 
 
@@ -449,7 +429,7 @@ _SCHEMA = {
             "application/json": {
                 "schema": {
                     k: v
-                    for k, v in _inline(SUBSCRIPTION.json_schema()).items()
+                    for k, v in etsi.inline_schema(SUBSCRIPTION.json_schema()).items()
                     if k != "discriminator"
                 }
             }

@@ -483,36 +483,14 @@ async def _same_correlator(
     return None
 
 
-def _inline(schema: dict[str, Any]) -> dict[str, Any]:
-    """A JSON schema with its `$defs` references replaced by the definitions (none recurse).
-
-    The request body schema goes into the OpenAPI document as is (`openapi_extra`), where a
-    `#/$defs/...` reference would point at the document's root.
-    """
-    definitions = schema.get("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                merged = {**definitions[ref.removeprefix("#/$defs/")], **node}
-                del merged["$ref"]
-                return resolve(merged)
-            return {k: resolve(v) for k, v in node.items() if k != "$defs"}
-        if isinstance(node, list):
-            return [resolve(v) for v in node]
-        return node
-
-    resolved: dict[str, Any] = resolve(schema)
-    return resolved
-
-
 def _subscription_routes(kind: SubscriptionKind) -> None:  # noqa: PLR0915
     """GET (list) and POST on /subscriptions/{kind}, GET, PUT and DELETE on its ids."""
     collection = f"/subscriptions/{kind.path}"
     item = collection + "/{subscriptionId}"
     schema = {
-        "content": {"application/json": {"schema": _inline(kind.request.model_json_schema())}}
+        "content": {
+            "application/json": {"schema": etsi.inline_schema(kind.request.model_json_schema())}
+        }
     }
     names = " or ".join(t.TYPE for t in kind.types)
 
