@@ -16,9 +16,10 @@ host's users vanish from the report). A journal on the host's disk arrives with 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,16 +111,45 @@ class ReportedInstance:
         return self.instance.ready
 
 
+RegisteredHook = Callable[[AppInstance], Coroutine[Any, Any, None]]
+"""Told of an instance that registered (again: a restarted instance knows nothing)."""
+
+
 class HostInstances:
-    """The link's instance source: registered instances with their sessions."""
+    """The link's instance source: registered instances with their sessions.
+
+    Hooks (`on_registered`) are told of every new registration, so what the agent knows of an
+    instance that restarted is told to it again (its admitted users, handovers it must not
+    serve).
+    """
 
     def __init__(self, registry: AppInstanceRegistry, sessions: SessionTable) -> None:
         self.registry = registry
         self.sessions = sessions
+        self._seen: dict[str, AppInstance] = {}
+        self._hooks: list[RegisteredHook] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         registry.watch(self._registry_changed)
 
+    def on_registered(self, hook: RegisteredHook) -> None:
+        self._hooks.append(hook)
+
     def _registry_changed(self) -> None:
-        self.sessions.keep_only({i.app_instance_id for i in self.registry.instances()})
+        current = {i.app_instance_id: i for i in self.registry.instances()}
+        self.sessions.keep_only(set(current))
+        fresh = [i for key, i in current.items() if self._seen.get(key) is not i]
+        self._seen = current
+        if not fresh or not self._hooks:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a unit test of the registry alone): nobody to tell
+        for instance in fresh:
+            for hook in self._hooks:
+                task = loop.create_task(hook(instance), name=f"tell {instance.app_instance_id}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     @property
     def version(self) -> int:
@@ -157,6 +187,29 @@ class SessionCommands(session_pb2_grpc.SessionServiceServicer):
     def __init__(self, host: HostInstances | None) -> None:
         self._host = host
         self._channels: dict[str, grpc.aio.Channel] = {}
+        if host is not None:
+            host.on_registered(self._registered)
+
+    async def _registered(self, instance: AppInstance) -> None:
+        """An instance (re)registered: tell it the users it serves (a restart forgot them)."""
+        endpoint = instance.user_context_endpoint
+        if self._host is None or not endpoint:
+            return
+        for user, _ in self._host.sessions.users_of(instance.app_instance_id):
+            try:
+                served = await self._instance_service(endpoint).ServeUser(
+                    user_context_pb2.ServeUserRequest(user_id=user),
+                    timeout=INSTANCE_CALL_TIMEOUT_S,
+                    wait_for_ready=True,  # the channel to its last process may be reconnecting
+                )
+                if served.version == 0:
+                    log.warning(
+                        "instance %s restarted without user %s's context: it goes on afresh",
+                        instance.app_instance_id,
+                        user,
+                    )
+            except grpc.aio.AioRpcError as error:
+                log.warning("could not tell %s it serves %s: %s", endpoint, user, error)
 
     async def close(self) -> None:
         for channel in self._channels.values():

@@ -52,6 +52,7 @@ from edge_host_agent.handover.records import (
     State,
     TransitionError,
 )
+from edge_host_agent.mp1.registry import AppInstance
 from edge_host_agent.sessions import HostInstances
 from edge_host_agent.settings import AgentSettings
 from mec_common.patterns import HOST_PORT, IDENTIFIER
@@ -144,6 +145,8 @@ class HandoverAgent:
         self._instances: dict[str, grpc.aio.Channel] = {}
         self._peers: dict[str, grpc.aio.Channel] = {}
         self._watchdog: asyncio.Task[None] | None = None
+        if host is not None:
+            host.on_registered(self._registered)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -168,6 +171,38 @@ class HandoverAgent:
         for channel in [*self._instances.values(), *self._peers.values()]:
             await channel.close()
         self._journal.close()
+
+    async def _registered(self, instance: AppInstance) -> None:
+        """A target instance (re)registered: users of handovers aborted here go back.
+
+        A restarted instance knows nothing of a handover that was aborted while it was down or
+        hung; a device the source's fence had sent to it is told to go back to the source.
+        """
+        endpoint = instance.user_context_endpoint
+        if not endpoint:
+            return
+        for record in list(self.records.values()):
+            if (
+                record.role is not Role.TARGET
+                or record.target.app_instance_id != instance.app_instance_id
+                or record.state is not State.ABORTED
+            ):
+                continue
+            try:
+                await self._instance(endpoint).ReleaseContext(
+                    user_context_pb2.ReleaseContextRequest(
+                        handover_id=record.handover_id,
+                        user_id=record.user_id,
+                        redirect_endpoint=record.source.endpoint,
+                        only_staged=True,
+                    ),
+                    timeout=CALL_TIMEOUT_S,
+                    wait_for_ready=True,  # the channel to its last process may be reconnecting
+                )
+            except grpc.aio.AioRpcError as error:
+                log.warning(
+                    "%s: the restarted instance was not told: %s", record.handover_id, error
+                )
 
     def _lock(self, handover_id: str) -> asyncio.Lock:
         return self._locks.setdefault(handover_id, asyncio.Lock())
@@ -441,7 +476,12 @@ class HandoverAgent:
     async def receive(
         self, messages: AsyncIterator[context_transfer_pb2.SendContextRequest]
     ) -> context_transfer_pb2.SendContextResponse:
-        """A piece of a context from the source agent, into the target instance (staged)."""
+        """A piece of a context from the source agent, into the target instance (staged).
+
+        Under the handover's lock, so an abort (the watchdog's, or the source's) waits for an
+        import in flight and then drops what it staged; the import is bounded by the
+        handover's deadline, so a hung instance holds the lock no longer than that.
+        """
         first = await anext(aiter(messages), None)
         if first is None or first.WhichOneof("part") != "header":
             raise RefusedError(
@@ -449,18 +489,33 @@ class HandoverAgent:
             )
         header = first.header
         _check_id(header.handover_id, "header.handover_id")
-        record = self._get(header.handover_id)
-        if record.role is not Role.TARGET:
-            raise RefusedError(grpc.StatusCode.FAILED_PRECONDITION, "this agent is not the target")
-        if header.metadata.user_id != record.user_id:
-            raise RefusedError(grpc.StatusCode.INVALID_ARGUMENT, "the context is another user's")
-        if record.ended:
-            raise RefusedError(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"handover {record.handover_id} is {record.state}",
-            )
-        if record.state is State.PREPARED:
-            record = self._move(record, State.TRANSFERRING)
+        async with self._lock(header.handover_id):
+            record = self._get(header.handover_id)
+            if record.role is not Role.TARGET:
+                raise RefusedError(
+                    grpc.StatusCode.FAILED_PRECONDITION, "this agent is not the target"
+                )
+            if header.metadata.user_id != record.user_id:
+                raise RefusedError(
+                    grpc.StatusCode.INVALID_ARGUMENT, "the context is another user's"
+                )
+            if record.ended:
+                raise RefusedError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"handover {record.handover_id} is {record.state}",
+                )
+            if record.state is State.PREPARED:
+                record = self._move(record, State.TRANSFERRING)
+            if header.metadata.base_version == 0:
+                await self._clear_orphans(record)
+            return await self._import(record, header, messages)
+
+    async def _import(
+        self,
+        record: HandoverRecord,
+        header: context_transfer_pb2.ContextTransferHeader,
+        messages: AsyncIterator[context_transfer_pb2.SendContextRequest],
+    ) -> context_transfer_pb2.SendContextResponse:
         received = 0
         digest = hashlib.sha256()
 
@@ -481,11 +536,12 @@ class HandoverAgent:
                     yield user_context_pb2.ImportContextRequest(trailer=message.trailer)
 
         stub = self._instance(record.target.user_context_endpoint)
-        answer = await stub.ImportContext(relay(), timeout=TRANSFER_TIMEOUT_S)
+        left = max(record.deadline_s - self._clock(), 0.5)
+        answer = await stub.ImportContext(relay(), timeout=min(left, TRANSFER_TIMEOUT_S))
+        current = self.records[record.handover_id]
         self._save(
-            self.records[record.handover_id].with_stats(
-                version=answer.version,
-                bytes=self.records[record.handover_id].stats.get("bytes", 0) + received,
+            current.with_stats(
+                version=answer.version, bytes=current.stats.get("bytes", 0) + received
             )
         )
         return context_transfer_pb2.SendContextResponse(
@@ -495,6 +551,33 @@ class HandoverAgent:
             version=answer.version,
             context_sha256=answer.context_sha256,
         )
+
+    async def _clear_orphans(self, record: HandoverRecord) -> None:
+        """Drop copies of the user that earlier, aborted handovers may have left staged here.
+
+        An instance that hung while a handover was aborted may have staged its copy after the
+        abort's release; the next handover to it would be refused by that copy.
+        """
+        for old in list(self.records.values()):
+            if (
+                old.handover_id == record.handover_id
+                or old.role is not Role.TARGET
+                or old.user_id != record.user_id
+                or old.state is not State.ABORTED
+            ):
+                continue
+            try:
+                await self._instance(record.target.user_context_endpoint).ReleaseContext(
+                    user_context_pb2.ReleaseContextRequest(
+                        handover_id=old.handover_id,
+                        user_id=old.user_id,
+                        redirect_endpoint=old.source.endpoint,
+                        only_staged=True,
+                    ),
+                    timeout=CALL_TIMEOUT_S,
+                )
+            except grpc.aio.AioRpcError as error:
+                log.debug("no orphan of %s dropped: %s", old.handover_id, error.code().name)
 
     async def commit(self, request: handover_pb2.CommitHandoverRequest) -> State:
         _check_id(request.handover_id, "handover_id")
@@ -595,7 +678,7 @@ class HandoverAgent:
                         timeout=CALL_TIMEOUT_S,
                     )
                 except grpc.aio.AioRpcError as error:
-                    if error.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                    if error.code() == grpc.StatusCode.ALREADY_EXISTS:
                         # The instance committed it (this agent crashed before journalling):
                         # the handover is committed, and stays so.
                         committed = self._move(record, State.COMMITTED)
@@ -604,11 +687,15 @@ class HandoverAgent:
                             grpc.StatusCode.FAILED_PRECONDITION,
                             f"handover {record.handover_id} is COMMITTED (the instance serves it)",
                         ) from None
-                    if error.code() != grpc.StatusCode.UNAVAILABLE:
-                        raise RefusedError(
-                            grpc.StatusCode.UNAVAILABLE, f"the instance did not answer: {error}"
-                        ) from None
-                    # The instance is gone: its staged copy with it. Nothing to undo.
+                    # FAILED_PRECONDITION: the instance holds no copy of this handover (another
+                    # handover's, or the user served there anyway): nothing of ours to drop.
+                    # UNAVAILABLE, DEADLINE_EXCEEDED: the instance is gone or hung; a copy it
+                    # may still stage is dropped by the next handover to it (`_clear_orphans`).
+                    log.info(
+                        "handover %s: the target instance did not drop a copy (%s): aborted",
+                        record.handover_id,
+                        error.code().name,
+                    )
             self._move(record, State.ABORTED, reason)
             return
         # The source gives the user back only once its target cannot commit any more.

@@ -108,13 +108,15 @@ class AppInstanceRegistry(Versioned):
         return instance
 
     def register(self, info: AppInfo) -> AppInstance:
-        """A new instance under info's appInstanceId (a fresh UUID when the app gives none)."""
+        """A new instance under info's appInstanceId (a fresh UUID when the app gives none).
+
+        Registering again under an id already registered replaces that registration: it is the
+        same instance, restarted (a container restart keeps the id the platform gave it), and
+        its old process's readiness and subscriptions end with it.
+        """
         app_instance_id = info.app_instance_id or str(uuid.uuid4())
         if app_instance_id in self._instances:
-            raise RegistryConflictError(
-                f"appInstanceId: {app_instance_id} is already registered "
-                f"(PUT /registrations/{app_instance_id} updates it)"
-            )
+            log.warning("app instance %s registered again (restarted): replaced", app_instance_id)
         instance = AppInstance(app_instance_id, info, registered_at=self._clock())
         self._instances[app_instance_id] = instance
         self._changed()

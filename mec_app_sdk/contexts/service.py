@@ -17,6 +17,7 @@ Status codes (the proto names NOT_FOUND and DATA_LOSS; the rest is decided here)
   (released or unfenced), a release of a user served here outside that handover.
 - DATA_LOSS: an import whose bytes do not match its metadata's size or its trailer's digest, or
   a stream that ends without a trailer.
+- ALREADY_EXISTS: a release with `only_staged` of a copy its handover already committed here.
 - INVALID_ARGUMENT: a missing handover or user id, a stream not opened by a header, chunks out
   of order or over 256 KiB, a version of 0.
 """
@@ -50,6 +51,7 @@ _CODES = {
     ErrorKind.CONFLICT: grpc.StatusCode.ABORTED,
     ErrorKind.PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorKind.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorKind.COMMITTED: grpc.StatusCode.ALREADY_EXISTS,
 }
 _FAULTS = {
     TransferFault.INVALID: grpc.StatusCode.INVALID_ARGUMENT,

@@ -51,6 +51,8 @@ class ErrorKind(Enum):
     """The call does not fit the user's state here (FAILED_PRECONDITION)."""
     INVALID = "invalid"
     """A malformed argument (INVALID_ARGUMENT)."""
+    COMMITTED = "committed"
+    """The handover's copy is committed (served) here: it cannot be dropped (ALREADY_EXISTS)."""
 
 
 class MovedError(Exception):
@@ -126,38 +128,50 @@ class _Entry:
     changes: deque[tuple[int, int, int]] = field(default_factory=deque)
 
 
+_GALLOP_FIRST = 4096
+
+
 def _first_difference(old: bytes, new: bytes) -> int:
-    """Length of the common prefix of old and new (compared in place, without copies)."""
-    a, b = memoryview(old), memoryview(new)
-    limit = min(len(a), len(b))
-    if a[:limit] == b[:limit]:
-        return limit
-    low, high = 0, limit  # a[:low] == b[:low], a[:high] != b[:high]
-    while high - low > 1:
-        middle = (low + high) // 2
-        if a[:middle] == b[:middle]:
-            low = middle
-        else:
-            high = middle
-    return low
+    """Length of the common prefix of old and new.
+
+    Galloping: equal runs are compared as bytes (one memcmp each) in doubling steps, then the
+    step that differs is bisected — linear in the common prefix, not in the context's size.
+    """
+    limit = min(len(old), len(new))
+    low, step = 0, _GALLOP_FIRST  # old[:low] == new[:low]
+    while low < limit:
+        high = min(low + step, limit)
+        if old[low:high] != new[low:high]:
+            while high - low > 1:  # old[:low] equal, old[:high] not
+                middle = (low + high) // 2
+                if old[low:middle] == new[low:middle]:
+                    low = middle
+                else:
+                    high = middle
+            return low
+        low, step = high, step * 2
+    return limit
 
 
 def _common_suffix(old: bytes, new: bytes, prefix: int) -> int:
     """Length of the common suffix of old and new that does not overlap the common prefix."""
-    a, b = memoryview(old), memoryview(new)
-    limit = min(len(a), len(b)) - prefix
+    limit = min(len(old), len(new)) - prefix
     if limit <= 0:
         return 0
-    if a[len(a) - limit :] == b[len(b) - limit :]:
-        return limit
-    low, high = 0, limit  # the last low bytes agree, the last high do not
-    while high - low > 1:
-        middle = (low + high) // 2
-        if a[len(a) - middle :] == b[len(b) - middle :]:
-            low = middle
-        else:
-            high = middle
-    return low
+    end_old, end_new = len(old), len(new)
+    low, step = 0, _GALLOP_FIRST  # the last low bytes agree
+    while low < limit:
+        high = min(low + step, limit)
+        if old[end_old - high : end_old - low] != new[end_new - high : end_new - low]:
+            while high - low > 1:  # the last low bytes agree, the last high do not
+                middle = (low + high) // 2
+                if old[end_old - middle : end_old - low] == new[end_new - middle : end_new - low]:
+                    low = middle
+                else:
+                    high = middle
+            return low
+        low, step = high, step * 2
+    return limit
 
 
 def _change(old: bytes, new: bytes) -> tuple[int, int]:
@@ -377,10 +391,14 @@ class ContextStore:
                     ErrorKind.PRECONDITION,
                     f"user {user_id} was committed here by handover {handover_id}",
                 )
-        elif (handover_id, user_id, "import") in self._done:
+        elif (handover_id, user_id, "import") in self._done or (
+            handover_id,
+            user_id,
+            "release",
+        ) in self._done:
             raise ContextError(
                 ErrorKind.PRECONDITION,
-                f"handover {handover_id} of user {user_id} was imported and released here",
+                f"handover {handover_id} of user {user_id} was released here",
             )
         elif entry is not None:
             raise ContextError(
@@ -438,7 +456,9 @@ class ContextStore:
 
         False when nothing was held. The context must be this handover's (fenced by its export
         or installed by its import); a user who moved away is remembered with the fence's
-        redirect, so the app can tell the user where to go.
+        redirect (or `redirect`, for a target's copy dropped by an abort: back to the source),
+        so the app can tell the user where to go. With `only_staged`, a copy this handover
+        already committed is kept (COMMITTED). A handover released here imports nothing more.
         """
         self._check_ids(handover_id, user_id)
         key = (handover_id, user_id, "release")
@@ -446,7 +466,10 @@ class ContextStore:
             return bool(self._done[key])
         entry = self._entries.get(user_id)
         if entry is None:
-            return False  # nothing held: not remembered, so it cannot shadow a later release
+            if redirect is not None:  # an abort at the target: a device that came early goes back
+                self._remember_move(user_id, redirect)
+                self._remember(key, False)
+            return False
         if entry.fence is not None and entry.fence.handover_id != handover_id:
             raise ContextError(
                 ErrorKind.CONFLICT,
@@ -459,19 +482,22 @@ class ContextStore:
             )
         if only_staged and entry.fence is None and not entry.staged:
             raise ContextError(
-                ErrorKind.PRECONDITION,
+                ErrorKind.COMMITTED,
                 f"handover {handover_id} of user {user_id} is committed here (served)",
             )
         del self._entries[user_id]
         self._admitted.discard(user_id)
         moved_to = entry.fence.redirect if entry.fence is not None else redirect
         if entry.fence is not None or redirect is not None:
-            self._moved[user_id] = moved_to
-            self._moved.move_to_end(user_id)
-            while len(self._moved) > self._remembered:
-                self._moved.popitem(last=False)
+            self._remember_move(user_id, moved_to)
         self._remember(key, True)
         return True
+
+    def _remember_move(self, user_id: str, redirect: str | None) -> None:
+        self._moved[user_id] = redirect
+        self._moved.move_to_end(user_id)
+        while len(self._moved) > self._remembered:
+            self._moved.popitem(last=False)
 
     def serve(self, user_id: str, expected_version: int = 0) -> int:
         """The orchestrator admitted the user here: serve it (again); returns its version.

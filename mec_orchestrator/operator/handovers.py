@@ -261,6 +261,8 @@ class HandoverSteps:
             await self._agents.commit(target.agent_endpoint, handover_id, transferred.version)
         except AgentCommandError as error:
             if not await self._undo(handover_id, target.agent_endpoint, source_agent, str(error)):
+                # The fence may have sent the device to the target: point it back at the source.
+                self._notify(session, context_update(session))
                 return self._failed(session, target, handover_id, str(error))
             transferred = None  # the target had committed after all
         started = prepared.started

@@ -36,13 +36,17 @@ def test_an_instance_lives_from_registration_to_deregistration() -> None:
         registry.get("i-1")
 
 
-def test_an_instance_without_an_id_gets_one_and_ids_are_not_reused() -> None:
+def test_an_instance_without_an_id_gets_one_and_one_that_registers_again_replaces_itself() -> None:
     registry = AppInstanceRegistry()
     given = registry.register(info())
     assert given.app_instance_id
     assert given.app_info()["appInstanceId"] == given.app_instance_id
-    with pytest.raises(RegistryConflictError, match="already registered"):
-        registry.register(info(appInstanceId=given.app_instance_id))
+    registry.confirm_ready(given.app_instance_id)
+    again = registry.register(info(appInstanceId=given.app_instance_id))  # it restarted
+    assert again is not given
+    assert registry.get(given.app_instance_id) is again
+    assert not again.ready  # the new process confirms ready itself
+    assert len(registry) == 1
 
 
 def test_update_keeps_readiness_and_subscriptions_and_refuses_another_id() -> None:

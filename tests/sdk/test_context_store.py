@@ -17,6 +17,7 @@ from mec_app_sdk.contexts.store import (
     ErrorKind,
     MovedError,
     Snapshot,
+    _change,
 )
 from mec_app_sdk.contexts.transfer import (
     Assembler,
@@ -359,3 +360,28 @@ class HandoverCalls(RuleBasedStateMachine):
 
 TestHandoverCalls = HandoverCalls.TestCase
 TestHandoverCalls.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
+
+
+@given(
+    head=st.binary(max_size=20),
+    old_mid=st.binary(max_size=20),
+    new_mid=st.binary(max_size=20),
+    tail=st.binary(max_size=20),
+    scale=st.sampled_from([1, 300, 5000]),
+)
+def test_the_changed_range_is_found_as_a_plain_scan_finds_it(
+    head: bytes, old_mid: bytes, new_mid: bytes, tail: bytes, scale: int
+) -> None:
+    # Long equal runs (scaled) exercise the galloping steps; the answer is the naive one.
+    old = head * scale + old_mid + tail * scale
+    new = head * scale + new_mid + tail * scale
+    prefix = 0
+    while prefix < min(len(old), len(new)) and old[prefix] == new[prefix]:
+        prefix += 1
+    suffix = 0
+    while (
+        suffix < min(len(old), len(new)) - prefix
+        and old[len(old) - 1 - suffix] == new[len(new) - 1 - suffix]
+    ):
+        suffix += 1
+    assert _change(old, new) == (prefix, suffix)
