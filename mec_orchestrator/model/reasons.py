@@ -77,6 +77,15 @@ class DegradedReason(StrEnum):
     OVER_BUDGET = "OverBudget"
 
 
+class HandoverReason(StrEnum):
+    """Reasons of an EdgeApp's `HandoverInProgress` condition."""
+
+    IN_PROGRESS = "InProgress"
+    """True: users of the app are being moved between its instances now."""
+    NONE = "NoHandover"
+    """False: no user of the app is being moved."""
+
+
 class AgentConnectedReason(StrEnum):
     """Reasons of an EdgeHost's `AgentConnected` condition."""
 

@@ -60,6 +60,7 @@ class HandoverSteps:
         _transfer_reports: dict[tuple[str, str], asyncio.Event]
         _preparing: dict[str, asyncio.Task[PreparedHandover | None]]
         _handover_timeout_s: float
+        _moving: dict[tuple[str, str], int]
         _clock: Callable[[], float]
         _monotonic: Callable[[], float]
         _agent_endpoint: Callable[[str], str | None]
@@ -102,7 +103,18 @@ class HandoverSteps:
 
         return remove
 
+    def moving(self, namespace: str, app: str) -> int:
+        """How many of the app's users are in a move that has not ended."""
+        return self._moving.get((namespace, app), 0)
+
     def _tell_handover(self, event: HandoverEvent) -> None:
+        key = (event.namespace, event.app)
+        before = self._moving.get(key, 0)
+        after = before + (1 if event.kind is HandoverEventKind.TRIGGERED else -1)
+        after = max(after, 0)
+        self._moving[key] = after
+        if (before == 0) != (after == 0):  # the HandoverInProgress condition changes
+            self._state.kick(*key)
         for observer in list(self._handover_observers):
             try:
                 observer(event)

@@ -122,7 +122,9 @@ async def reconcile(state: OperatorState, body: dict[str, Any]) -> Outcome:
         endpoints={h: endpoint(app, h, template) for h in plan.wanted},
         deployment_names={h: instance_name(name, h) for h in plan.wanted},
     )
-    new_status = build_status(app, plan, entries, now).to_dict()
+    new_status = build_status(
+        app, plan, entries, now, state.handovers_in_progress(namespace, name)
+    ).to_dict()
     written: dict[str, Any] | None = None
     if (body.get("status") or {}) != new_status:
         written = await status.write_edgeapp_status(api, namespace, name, new_status)

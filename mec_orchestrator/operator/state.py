@@ -290,6 +290,10 @@ class OperatorState:
                 counts[host] = counts.get(host, 0) + 1
         return counts
 
+    def handovers_in_progress(self, namespace: str, app: str) -> int:
+        """How many of the app's users are being moved between its instances now."""
+        return 0 if self.users is None else self.users.moving(namespace, app)
+
     def users_by_access_point(self, namespace: str, app: str) -> dict[str, int]:
         """Where the app's users are now: access point -> users (empty without devices)."""
         if self.users is None:

@@ -128,6 +128,7 @@ class UserDirectory(HandoverSteps):
         self._tasks: set[asyncio.Task[None]] = set()
         self._position_observers: list[PositionObserver] = []
         self._handover_observers: list[HandoverObserver] = []
+        self._moving: dict[tuple[str, str], int] = {}  # (ns, app) -> users in a move
         # (target instance, user) -> set when an AppSelfControlled app reports the transfer
         self._transfer_reports: dict[tuple[str, str], asyncio.Event] = {}
         # user -> a handover being prepared ahead of the radio (IN_PREPARATION)

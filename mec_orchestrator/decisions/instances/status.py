@@ -34,6 +34,7 @@ from mec_orchestrator.model import (
     EdgeApp,
     EdgeAppConditionType,
     EdgeAppStatus,
+    HandoverReason,
     Instance,
     InstantiationState,
     LatencySloReason,
@@ -223,13 +224,27 @@ def _degraded(app: EdgeApp, plan: InstancePlan) -> NewCondition:
     )
 
 
+def _handovers(app: EdgeApp, handovers: int) -> NewCondition:
+    """HandoverInProgress: users of the app are being moved between its instances now."""
+    return NewCondition(
+        type=EdgeAppConditionType.HANDOVER_IN_PROGRESS,
+        status=TRUE if handovers else FALSE,
+        reason=HandoverReason.IN_PROGRESS if handovers else HandoverReason.NONE,
+        message=f"{handovers} user(s) being moved between instances"
+        if handovers
+        else "no user is being moved",
+        observed_generation=app.metadata.generation,
+    )
+
+
 def _conditions(
-    app: EdgeApp, plan: InstancePlan, instances: Sequence[Instance], users: int
+    app: EdgeApp, plan: InstancePlan, instances: Sequence[Instance], users: int, handovers: int
 ) -> list[NewCondition]:
     return [
         _placed(plan, app.metadata.generation),
         _ready(app, plan, instances),
         _latency_slo(app, plan, instances, users),
+        _handovers(app, handovers),
         _degraded(app, plan),
     ]
 
@@ -239,12 +254,16 @@ def build_status(
     plan: InstancePlan,
     instances: list[Instance],
     now: datetime,
+    handovers: int = 0,
 ) -> EdgeAppStatus:
-    """The whole status subresource for the app after this reconciliation."""
+    """The whole status subresource for the app after this reconciliation.
+
+    handovers: how many of its users are being moved between instances now.
+    """
     previous = app.status.conditions if app.status and app.status.conditions else []
     users = sum(i.users for i in instances)
     conditions = list(previous)
-    for new in _conditions(app, plan, instances, users):
+    for new in _conditions(app, plan, instances, users, handovers):
         conditions = set_condition(conditions, new, now)
     instantiated = plan.reason is not PlacedReason.NOT_INSTANTIATED
     status = EdgeAppStatus(

@@ -186,3 +186,20 @@ def test_transition_time_moves_only_when_a_condition_flips() -> None:
         == condition(old, "Placed").last_transition_time
     )
     assert condition(new, "Ready").last_transition_time == NOW + timedelta(minutes=5)
+
+
+def test_handover_in_progress_says_how_many_users_are_moving() -> None:
+    plan = InstancePlan(hosts=("a",), standby=(), coverage={"ap-1": "a"})
+    entries = instances_status(plan, [ObservedInstance("a", "ar-a", 1, 1)], {}, {}, {"a": "ar-a"})
+    moving = build_status(app(), plan, entries, NOW, handovers=2).conditions or []
+    assert condition(moving, "HandoverInProgress").status == "True"
+    assert condition(moving, "HandoverInProgress").reason == "InProgress"
+    assert "2 user(s)" in condition(moving, "HandoverInProgress").message
+    still = build_status(app(), plan, entries, NOW).conditions or []
+    assert (
+        condition(still, "HandoverInProgress").status,
+        condition(still, "HandoverInProgress").reason,
+    ) == (
+        "False",
+        "NoHandover",
+    )
