@@ -31,7 +31,7 @@ _CRASH = re.compile(
     r"(?P<applied>never|[\d.]+ s).*?agents ended after (?P<ended>never|[\d.]+ s)",
     re.MULTILINE,
 )
-_RESULT = re.compile(r"^(?P<test>tests/\S+::\S+) (?P<outcome>PASSED|FAILED)", re.MULTILINE)
+_RESULT = re.compile(r"^(?P<outcome>PASSED|FAILED) (?P<test>tests/\S+::\S+)", re.MULTILINE)
 
 
 def _seconds(text: str) -> float | None:
