@@ -9,6 +9,7 @@ started and verifies that none is left, `status` says what runs and whether it i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -56,7 +57,18 @@ class Ports:
 
     @classmethod
     def pick(cls) -> Ports:
-        return cls(*(free_port() for _ in range(6)))
+        """Six distinct free ports: the probes stay open until all are chosen.
+
+        Picked one after another, a port just closed can be handed out again, and two
+        components then race for it (seen: etcd and the scheduler on one port).
+        """
+        with contextlib.ExitStack() as probes:
+            ports: list[int] = []
+            for _ in range(6):
+                probe = probes.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                probe.bind(("127.0.0.1", 0))
+                ports.append(probe.getsockname()[1])
+        return cls(*ports)
 
 
 @dataclass(frozen=True)

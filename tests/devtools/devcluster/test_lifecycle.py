@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mec_devtools.devcluster import processes
-from mec_devtools.devcluster.cluster import ClusterInfo
+from mec_devtools.devcluster.cluster import ClusterInfo, Ports
 
 CLI = [sys.executable, "-m", "mec_orchestrator", "devcluster"]
 
@@ -34,9 +34,21 @@ def _env(state_dir: Path) -> dict[str, str]:
 
 
 def _cli(state_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args], env=_env(state_dir), capture_output=True, text=True, check=check, timeout=180
+    done = subprocess.run(
+        [*CLI, *args], env=_env(state_dir), capture_output=True, text=True, check=False, timeout=180
     )
+    if check and done.returncode != 0:  # say why, with the component logs' tails
+        logs = sorted((state_dir / "logs").glob("*.log")) if (state_dir / "logs").exists() else []
+        tails = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-800:]}" for p in logs)
+        raise AssertionError(f"{args} exited {done.returncode}: {done.stderr[-2000:]}\n{tails}")
+    return done
+
+
+def test_the_ports_of_a_cluster_are_distinct() -> None:
+    for _ in range(200):
+        ports = Ports.pick()
+        chosen = [getattr(ports, name) for name in ports.__dataclass_fields__]
+        assert len(set(chosen)) == len(chosen) == 6
 
 
 def _info(state_dir: Path) -> ClusterInfo:
