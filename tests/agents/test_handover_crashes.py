@@ -60,33 +60,24 @@ updates were applied again (printed per case, bounded by the timeout + 10 s).
 `target-instance x committing` is not a crash of the protocol: the target committed, so it owns
 the user, and its memory is lost with the process; docs/handover.md names it a known limit
 ("A target instance that crashes after the commit loses the user's context with it"). The
-case asserts that limit as documented: both agents COMMITTED, the source sends the device to
-the target, and no instance serves the user any more.
+case asserts that limit as it now behaves: both agents COMMITTED, the source sends the device
+to the target, and the restarted target (told by its agent that it serves the user) goes on
+from a fresh context.
 
-What fails today (product findings, not test faults; see each case's printed line):
+What this matrix found, and what was fixed because of it (docs/handover.md):
 
-- Every `transferring` case and `target-instance x transferred`: the handover ends ABORTED on
-  both agents, the source serves the user again with every update, but the device never gets
-  back to it. The fence sent it to the target (409 with the target as redirect); the target
-  held no staged copy when it aborted (the fenced copy had not landed, or the restarted
-  instance lost it), so `ContextStore.release(only_staged, redirect=<source>)` found nothing,
-  returned False and dropped the redirect: the target answers the device 409 without a
-  redirect ("wait for your notification") for ever, and nobody notifies a device of an abort.
-- `test_a_target_instance_stalled_past_the_timeout_leaves_one_owner`: the target agent's
-  watchdog aborts while the import is held in the instance (the target's side of a transfer
-  runs outside the handover's lock); its release finds nothing, then the import lands: the
-  target instance keeps a staged copy that no handover owns (its GET answers 409 without a
-  redirect, and the device that the fence sent there stays), and a later import of the user
-  there is refused ("holds a context ... release it first"). With pre-copy, the source even
-  fences afterwards (its first round was answered) and sends the device to that target.
-  Worse, the second handover that then fails is turned into COMMITTED by its abort: the
-  target agent reads any FAILED_PRECONDITION of `ReleaseContext(only_staged)` as "the instance
-  committed it", but the store also answers it for a copy that is not this handover's ("served
-  here and not part of handover ..."); the source agent then learns COMMITTED and releases. With
-  the user fenced by that handover (break-before-make), the source drops the live context and
-  no instance serves the user (the orphan at the target is staged, and stale).
-- `test_a_killed_instance_registers_again_under_its_id`: a killed instance cannot come back
-  under its id (the agent keeps the dead registration; the app exits on the 400).
+- A device stranded at the target after an abort that found no staged copy there (the
+  release dropped its redirect): the store now remembers an aborted handover's redirect back
+  to the source, a restarted instance is told it again when it registers, and the
+  orchestrator points the device back at the source after a failed handover.
+- A late import landing after the target's abort (an orphan staged copy), when the target
+  instance stalls past the timeout: the target imports under the handover's lock, bounded by
+  its deadline, imports nothing more of a released handover, and drops orphans of aborted
+  handovers before the next one.
+- An abort that took another handover's refusal for a commit (a lost context): a committed
+  copy now answers ALREADY_EXISTS, apart from the other refusals.
+- A killed instance refused under its own id: registering again now replaces the dead
+  registration.
 """
 
 from __future__ import annotations
