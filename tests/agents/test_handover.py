@@ -16,7 +16,6 @@ after the transfer and restarted from its journal (the handover is undone).
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import time
 from collections import Counter
@@ -33,108 +32,15 @@ from mec.agent.v1 import handover_pb2, handover_pb2_grpc
 from mec_orchestrator.adapters.agent_link.commands import (
     AgentClientSettings,
     AgentSessions,
-    HandoverSide,
 )
-from tests.agents.conftest import Processes, Spawned, processes
-from tests.mp1.conftest import free_port, wait_until
-from tests.sdk.test_reference_handover import _command
+from tests.agents.conftest import Processes, processes
+from tests.agents.handover_world import Host, new_host, start_agent, start_app
+from tests.mp1.conftest import wait_until
 
 __all__ = ["processes"]
 
 USER = "u-1"
 RATE = 200.0  # updates per second, one at a time
-
-
-@dataclass
-class Host:
-    name: str
-    grpc_port: int
-    mp1_port: int
-    state_dir: Path
-    agent: Spawned | None = None
-    app: asyncio.subprocess.Process | None = None
-    http: str = ""
-    contexts: str = ""
-
-    @property
-    def grpc(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
-
-    @property
-    def instance_id(self) -> str:
-        return f"{self.name}-app"
-
-    def side(self) -> HandoverSide:
-        return HandoverSide(
-            namespace="city",
-            edge_app="ar",
-            host=self.name,
-            deployment=f"ar-{self.name}",
-            app_instance_id=self.instance_id,
-            user_context_endpoint=self.contexts,
-            endpoint=self.http,
-        )
-
-
-async def start_agent(processes: Processes, host: Host) -> None:
-    host.agent = await processes.start(
-        "run",
-        "--host",
-        host.name,
-        "--orchestrator",
-        f"127.0.0.1:{free_port()}",  # nobody: the test drives the agents itself
-        "--listen",
-        host.grpc,
-        "--advertise",
-        host.grpc,
-        "--insecure",
-        "--mp1-listen",
-        f"127.0.0.1:{host.mp1_port}",
-        "--state-dir",
-        str(host.state_dir),
-        "--backoff-initial",
-        "0.5",
-        "--backoff-max",
-        "2",
-    )
-    async with httpx.AsyncClient(trust_env=False, timeout=2) as http:
-
-        async def up() -> bool:
-            try:
-                await http.get(
-                    f"http://127.0.0.1:{host.mp1_port}/mec_app_support/v1/timing/current_time"
-                )
-            except httpx.HTTPError:
-                return False
-            return True
-
-        deadline = time.monotonic() + 30
-        while not await up():
-            assert time.monotonic() < deadline, host.agent.log_text()
-            await asyncio.sleep(0.1)
-
-
-async def start_app(host: Host, state_bytes: int) -> None:
-    host.app = await asyncio.create_subprocess_exec(
-        *_command(),
-        "--listen=127.0.0.1:0",
-        "--context-listen=127.0.0.1:0",
-        f"--mp1-url=http://127.0.0.1:{host.mp1_port}",
-        f"--instance-id={host.instance_id}",
-        f"--state-bytes={state_bytes}",
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert host.app.stdout is not None
-    line = await asyncio.wait_for(host.app.stdout.readline(), 60)
-    assert line, "mec-reference-app exited before listening"
-    ports = json.loads(line)
-    host.http, host.contexts = f"http://{ports['http']}", ports["context"]
-    assert host.agent is not None
-    agent = host.agent
-    await wait_until(
-        f"{host.instance_id} ready",
-        lambda: f"app instance {host.instance_id} is ready" in agent.log_text(),
-    )
 
 
 @dataclass
@@ -189,10 +95,8 @@ class Device:
 
 @pytest.fixture
 async def pair(processes: Processes, tmp_path: Path) -> AsyncIterator[tuple[Host, Host]]:
-    hosts = tuple(
-        Host(name, free_port(), free_port(), tmp_path / name) for name in ("edge-a", "edge-b")
-    )
-    yield hosts  # type: ignore[misc]
+    hosts = (new_host("edge-a", tmp_path, ()), new_host("edge-b", tmp_path, ()))
+    yield hosts
     for host in hosts:
         if host.app is not None and host.app.returncode is None:
             host.app.kill()
