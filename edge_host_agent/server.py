@@ -21,7 +21,8 @@ from mec.agent.v1 import (
     session_pb2_grpc,
 )
 
-from edge_host_agent.handover.service import ContextTransfers, HandoverAgent, HandoverCommands
+from edge_host_agent.handover.service import HandoverAgent
+from edge_host_agent.handover.servicers import ContextTransfers, HandoverCommands
 from edge_host_agent.sessions import HostInstances, SessionCommands
 from edge_host_agent.settings import AgentSettings
 from mec_common.grpc_serving import GrpcServing, ServingOptions

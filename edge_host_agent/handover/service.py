@@ -29,7 +29,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -42,7 +42,6 @@ from mec.agent.v1 import (
     user_context_pb2,
     user_context_pb2_grpc,
 )
-from typing_extensions import override
 
 from edge_host_agent.handover.journal import HandoverJournal
 from edge_host_agent.handover.records import (
@@ -66,7 +65,7 @@ TRANSFER_TIMEOUT_S = 120.0
 WATCH_PERIOD_S = 0.5
 CHUNK_BYTES = 262_144
 
-_STATES = {
+STATES = {
     State.PREPARED: handover_pb2.HANDOVER_STATE_PREPARED,
     State.TRANSFERRING: handover_pb2.HANDOVER_STATE_TRANSFERRING,
     State.TRANSFERRED: handover_pb2.HANDOVER_STATE_TRANSFERRED,
@@ -116,12 +115,6 @@ def _side(ref: handover_pb2.AppInstanceRef, field: str, need_contexts: bool) -> 
     if len(ref.endpoint) > 2048:
         raise RefusedError(grpc.StatusCode.INVALID_ARGUMENT, f"{field}.endpoint is too long")
     return InstanceSide(ref.host_name, ref.app_instance_id, ref.user_context_endpoint, ref.endpoint)
-
-
-async def _abort(context: Any, refused: RefusedError) -> NoReturn:
-    log.info("handover command refused (%s): %s", refused.code.name, refused.message)
-    await context.abort(refused.code, refused.message)
-    raise AssertionError("grpc.aio.ServicerContext.abort returned")
 
 
 class HandoverAgent:
@@ -357,7 +350,7 @@ class HandoverAgent:
         fenced = Duration()
         fenced.FromNanoseconds(int(stats.get("fenced_s", 0.0) * 1e9))
         return handover_pb2.TransferContextResponse(
-            state=_STATES[record.state],
+            state=STATES[record.state],
             context_bytes=int(stats.get("bytes", 0)),
             context_sha256=b"",
             fenced_for=fenced,
@@ -772,97 +765,3 @@ class HandoverAgent:
                         log.warning("handover %s timed out: aborted", current.handover_id)
                     except RefusedError as refused:
                         log.info("handover %s timed out: %s", current.handover_id, refused.message)
-
-
-class HandoverCommands(handover_pb2_grpc.HandoverServiceServicer):
-    """HandoverService over a `HandoverAgent`."""
-
-    def __init__(self, agent: HandoverAgent) -> None:
-        self._agent = agent
-
-    @override
-    async def PrepareHandover(
-        self, request: handover_pb2.PrepareHandoverRequest, context: Any
-    ) -> handover_pb2.PrepareHandoverResponse:
-        try:
-            state = await self._agent.prepare(request)
-        except RefusedError as refused:
-            await _abort(context, refused)
-        return handover_pb2.PrepareHandoverResponse(state=_STATES[state])
-
-    @override
-    async def TransferContext(
-        self, request: handover_pb2.TransferContextRequest, context: Any
-    ) -> handover_pb2.TransferContextResponse:
-        try:
-            return await self._agent.transfer(request)
-        except RefusedError as refused:
-            await _abort(context, refused)
-
-    @override
-    async def CommitHandover(
-        self, request: handover_pb2.CommitHandoverRequest, context: Any
-    ) -> handover_pb2.CommitHandoverResponse:
-        try:
-            state = await self._agent.commit(request)
-        except RefusedError as refused:
-            await _abort(context, refused)
-        return handover_pb2.CommitHandoverResponse(state=_STATES[state])
-
-    @override
-    async def AbortHandover(
-        self, request: handover_pb2.AbortHandoverRequest, context: Any
-    ) -> handover_pb2.AbortHandoverResponse:
-        try:
-            state = await self._agent.abort(request)
-        except RefusedError as refused:
-            await _abort(context, refused)
-        return handover_pb2.AbortHandoverResponse(state=_STATES[state])
-
-    @override
-    async def GetHandover(
-        self, request: handover_pb2.GetHandoverRequest, context: Any
-    ) -> handover_pb2.GetHandoverResponse:
-        try:
-            record = self._agent.state_of(request.handover_id)
-        except RefusedError as refused:
-            await _abort(context, refused)
-        role = (
-            handover_pb2.HANDOVER_ROLE_SOURCE
-            if record.role is Role.SOURCE
-            else handover_pb2.HANDOVER_ROLE_TARGET
-        )
-        return handover_pb2.GetHandoverResponse(state=_STATES[record.state], role=role)
-
-
-class ContextTransfers(context_transfer_pb2_grpc.ContextTransferServiceServicer):
-    """ContextTransferService over a `HandoverAgent` (the target's end of a transfer)."""
-
-    def __init__(self, agent: HandoverAgent) -> None:
-        self._agent = agent
-
-    @override
-    async def SendContext(
-        self,
-        request_iterator: AsyncIterator[context_transfer_pb2.SendContextRequest],
-        context: Any,
-    ) -> context_transfer_pb2.SendContextResponse:
-        try:
-            return await self._agent.receive(request_iterator)
-        except RefusedError as refused:
-            await _abort(context, refused)
-        except grpc.aio.AioRpcError as error:
-            await _abort(
-                context,
-                RefusedError(
-                    error.code()
-                    if error.code()
-                    in (
-                        grpc.StatusCode.DATA_LOSS,
-                        grpc.StatusCode.FAILED_PRECONDITION,
-                        grpc.StatusCode.INVALID_ARGUMENT,
-                    )
-                    else grpc.StatusCode.UNAVAILABLE,
-                    f"the target instance refused the import: {error.details()}",
-                ),
-            )
