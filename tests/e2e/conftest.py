@@ -7,7 +7,10 @@ skip, because a skip would hide that the end-to-end tests did not run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
@@ -15,6 +18,25 @@ from mec_devtools.sim.network import Network, cleanup_leftovers, leftover_names
 from mec_devtools.sim.network.netns import missing_capabilities
 
 E2E_PREFIX = "e2e"
+
+T = TypeVar("T")
+
+
+async def wait_for(
+    what: str,
+    check: Callable[[], Awaitable[T | None]],
+    within: float,
+    diagnostics: Callable[[], str],
+) -> T:
+    """check()'s first truthy answer, polled every 0.25 s; else fail with the diagnostics."""
+    deadline = time.monotonic() + within
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"{what}: not within {within} s (last: {last!r})\n{diagnostics()}")
 
 
 @pytest.fixture(scope="session")

@@ -45,6 +45,7 @@ from mec_devtools.devcluster.cluster import free_port
 from mec_devtools.sim.network import Network, Node
 from mec_orchestrator.adapters.kube.status import write_edgehost_status
 from tests.conftest import EDGE_HOSTS
+from tests.e2e.conftest import wait_for
 from tests.operator.apps import condition, create_app, deployments, edge_app, event_reasons
 from tests.operator.conftest import OperatorProcess
 
@@ -96,16 +97,7 @@ class Scene:
     async def wait(
         self, what: str, check: Callable[[], Awaitable[T | None]], within: float = WAIT_S
     ) -> T:
-        deadline = time.monotonic() + within
-        last: T | None = None
-        while time.monotonic() < deadline:
-            last = await check()
-            if last:
-                return last
-            await asyncio.sleep(0.25)
-        raise AssertionError(
-            f"{what}: not within {within} s (last: {last!r})\n{self.diagnostics()}"
-        )
+        return await wait_for(what, check, within, self.diagnostics)
 
     async def edge_host(self, host: str) -> dict[str, Any]:
         body: dict[str, Any] = await client.CustomObjectsApi(self.api).get_cluster_custom_object(

@@ -65,6 +65,7 @@ from mec_devtools.ue.analysis import analyse
 from mec_devtools.ue.records import read_records
 from tests.callbacks.conftest import Receiver, Receivers
 from tests.conftest import EDGE_HOSTS
+from tests.e2e.conftest import wait_for
 from tests.e2e.test_agents_drive_placement import cluster_objects, remove_namespace
 from tests.operator.apps import event_reasons
 from tests.operator.conftest import OperatorProcess
@@ -119,16 +120,7 @@ class World:
     async def wait(
         self, what: str, check: Callable[[], Awaitable[T | None]], within: float = WAIT_S
     ) -> T:
-        deadline = time.monotonic() + within
-        last: T | None = None
-        while time.monotonic() < deadline:
-            last = await check()
-            if last:
-                return last
-            await asyncio.sleep(0.25)
-        raise AssertionError(
-            f"{what}: not within {within} s (last: {last!r})\n{self.diagnostics()}"
-        )
+        return await wait_for(what, check, within, self.diagnostics)
 
     @property
     def orchestrator(self) -> str:
