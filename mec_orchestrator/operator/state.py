@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mec_orchestrator.adapters.callbacks import CallbackDelivery
 from mec_orchestrator.adapters.kube.connection import ApiClient, Connection
 from mec_orchestrator.decisions.packages.usage import PackageKey, usage_changes
-from mec_orchestrator.decisions.users import PlacementEngine, PlacementRules
+from mec_orchestrator.decisions.users import PlacementEngine
 from mec_orchestrator.model import UsageState, Zone
 from mec_orchestrator.operator.cluster_view import ClusterView, resource_version
 from mec_orchestrator.operator.settings import OperatorSettings
@@ -299,22 +299,6 @@ class OperatorState:
         if self.users is None:
             return {}
         return self.users.users_at(namespace, app)
-
-    def placement_rules(self, namespace: str, app: str) -> PlacementRules:
-        """Where the engine may put a user of the app: a host with a Ready instance of it.
-
-        The budget is the app's one-way `latency.maxMs` as a round trip, since the engine ranks
-        hosts by measured RTT (the instance plan compares RTT / 2 with the one-way budget).
-        """
-        ready = frozenset(
-            seen.instance.host
-            for seen in self.view.observed_instances(namespace, app)
-            if seen.instance.ready
-        )
-        budget = self.view.budgets.get((namespace, app))
-        return PlacementRules(
-            latency_budget_ms=None if budget is None else 2.0 * budget, allowed_hosts=ready
-        )
 
     def _hosts_changed(self) -> None:
         self.sync_engine_hosts()

@@ -93,14 +93,3 @@ def test_users_are_counted_per_app() -> None:
     state.engine.index.assign(user_key("other", "ar", "u1"), "edge-b")
     assert state.users_by_host("ns", "ar") == {"edge-a": 2}
     assert state.users_by_host("ns", "ar2") == {"edge-b": 1}
-
-
-def test_users_of_an_app_may_go_only_where_it_has_a_ready_instance() -> None:
-    state = _state()
-    state.app_seen(("ns", "ar"), {"metadata": {"generation": 1}, "spec": {"latency": {"maxMs": 5}}})
-    state.view.update_instance("ar-edge-a", _deployment("ar", "edge-a", ready=1))
-    state.view.update_instance("ar-edge-b", _deployment("ar", "edge-b", ready=0))
-    rules = state.placement_rules("ns", "ar")
-    assert rules.allowed_hosts == frozenset({"edge-a"})
-    assert rules.latency_budget_ms == 10.0  # the one-way budget as the engine's round trip
-    assert state.placement_rules("ns", "unknown").allowed_hosts == frozenset()

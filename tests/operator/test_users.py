@@ -317,6 +317,18 @@ async def test_a_device_is_served_by_the_instance_nearest_its_cell() -> None:
     s.consistent()
 
 
+async def test_users_go_only_to_ready_instances_within_the_round_trip_budget() -> None:
+    s = scene()
+    s.state.view.update_instance("d-edge-c", deployment("edge-c", ready=False))
+    session = await attached_at(s, "ap2")
+    assert session.host == "edge-b"  # edge-c is nearer from ap2, but its instance is not Ready
+    (app,) = s.users.apps("city")
+    rules = s.users._rules(app)
+    assert rules.allowed_hosts == frozenset({"edge-a", "edge-b"})
+    assert rules.latency_budget_ms == 10.0  # the one-way maxMs as the engine's round trip
+    s.consistent()
+
+
 async def test_a_full_instance_refuses_and_the_next_nearest_takes_the_user() -> None:
     s = scene(edge_app(per_instance=1))
     first = await attached_at(s, "ap1", "10.45.0.1")
