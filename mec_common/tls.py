@@ -22,26 +22,38 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from mec_common.identities import (
+    EDGE_HOST_ID_PREFIX,
+    ORCHESTRATOR_ID,
+    TRUST_DOMAIN,
+    edge_host_id,
+    host_of_id,
+)
 from mec_common.patterns import DNS_LABEL
+
+__all__ = [
+    "EDGE_HOST_ID_PREFIX",
+    "ORCHESTRATOR_ID",
+    "TRUST_DOMAIN",
+    "AgentPki",
+    "TlsFiles",
+    "cert_pem",
+    "edge_host_id",
+    "host_of_id",
+    "issue_ca",
+    "issue_leaf",
+    "key_pem",
+    "load_cert",
+    "load_key",
+    "new_key",
+    "sign_leaf",
+    "write_agent_pki",
+    "write_cert",
+    "write_key",
+]
 
 DEFAULT_VALIDITY = dt.timedelta(days=365)
 
-TRUST_DOMAIN = "mec.dev"
-EDGE_HOST_ID_PREFIX = f"spiffe://{TRUST_DOMAIN}/edge-host/"
-ORCHESTRATOR_ID = f"spiffe://{TRUST_DOMAIN}/orchestrator"
-
-
-def edge_host_id(host: str) -> str:
-    """The SPIFFE ID that names an edge host (the URI SAN of its agent's certificate)."""
-    return EDGE_HOST_ID_PREFIX + host
-
-
-def host_of_id(spiffe_id: str) -> str | None:
-    """The edge host a SPIFFE ID names, or None if it names no edge host."""
-    if not spiffe_id.startswith(EDGE_HOST_ID_PREFIX):
-        return None
-    host = spiffe_id.removeprefix(EDGE_HOST_ID_PREFIX)
-    return host if host and "/" not in host else None
 
 
 def new_key() -> ec.EllipticCurvePrivateKey:
@@ -115,11 +127,42 @@ def issue_leaf(
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A certificate signed by the CA, for TLS servers and/or clients, and its key."""
     key = new_key()
+    cert = sign_leaf(
+        ca,
+        ca_key,
+        key.public_key(),
+        common_name,
+        organizations=organizations,
+        dns_names=dns_names,
+        ip_addresses=ip_addresses,
+        uris=uris,
+        server=server,
+        client=client,
+        validity=validity,
+    )
+    return cert, key
+
+
+def sign_leaf(
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    public_key: ec.EllipticCurvePublicKey,
+    common_name: str,
+    *,
+    organizations: tuple[str, ...] = (),
+    dns_names: tuple[str, ...] = (),
+    ip_addresses: tuple[str, ...] = (),
+    uris: tuple[str, ...] = (),
+    server: bool = False,
+    client: bool = False,
+    validity: dt.timedelta = DEFAULT_VALIDITY,
+) -> x509.Certificate:
+    """A certificate for someone else's public key (a CSR's), signed by the CA."""
     usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
         [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
     )
     builder = (
-        _builder(_name(common_name, organizations), ca.subject, key.public_key(), validity)
+        _builder(_name(common_name, organizations), ca.subject, public_key, validity)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     )
@@ -128,7 +171,7 @@ def issue_leaf(
     alt_names += [x509.UniformResourceIdentifier(uri) for uri in uris]
     if alt_names:
         builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-    return builder.sign(ca_key, hashes.SHA256()), key
+    return builder.sign(ca_key, hashes.SHA256())
 
 
 def cert_pem(cert: x509.Certificate) -> bytes:
