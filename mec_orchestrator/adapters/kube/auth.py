@@ -17,6 +17,15 @@ from typing import Generic, TypeVar
 
 from kubernetes_asyncio import client
 
+from mec_common.rbac import PolicyRule
+
+REQUIRED_RULES: tuple[PolicyRule, ...] = (
+    PolicyRule(("authentication.k8s.io",), ("tokenreviews",), ("create",), scope="cluster"),
+    PolicyRule(("authorization.k8s.io",), ("subjectaccessreviews",), ("create",), scope="cluster"),
+)
+"""The REST API checks callers' tokens and authorises their calls through the API server."""
+
+
 TOKEN_CACHE_SECONDS = 10.0
 ACCESS_CACHE_SECONDS = 5.0
 CACHE_ENTRIES = 4096

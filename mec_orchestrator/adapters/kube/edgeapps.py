@@ -14,9 +14,22 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
+from mec_common.rbac import PolicyRule
 from mec_orchestrator.adapters.kube import objects
 from mec_orchestrator.adapters.kube.status import merge_patch
 from mec_orchestrator.model import GROUP, VERSION
+
+REQUIRED_RULES: tuple[PolicyRule, ...] = (
+    PolicyRule(
+        (GROUP,),
+        ("edgeapps",),
+        ("get", "list", "watch", "create", "update", "patch", "delete"),
+        scope="cluster",
+    ),
+    PolicyRule((GROUP,), ("edgeapps/status",), ("get", "patch", "update"), scope="cluster"),
+)
+"""EdgeApps in every namespace: MEC 010-2 app instances are EdgeApps; their status is ours."""
+
 
 EDGEAPPS = "edgeapps"
 APPPACKAGES = "apppackages"

@@ -8,6 +8,15 @@ from datetime import UTC, datetime
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from mec_common.rbac import PolicyRule
+
+REQUIRED_RULES: tuple[PolicyRule, ...] = (
+    PolicyRule(("",), ("events",), ("create", "patch"), scope="cluster"),
+    PolicyRule(("events.k8s.io",), ("events",), ("create", "patch"), scope="cluster"),
+)
+"""Events on the objects of every namespace (kopf posts its own through events.k8s.io too)."""
+
+
 COMPONENT = "mec-orchestrator"
 
 

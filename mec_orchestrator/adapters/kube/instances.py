@@ -18,10 +18,27 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from mec_common.rbac import PolicyRule
 from mec_orchestrator.adapters.kube import objects
 from mec_orchestrator.decisions.instances.manifests import APP_LABEL, UNNEEDED_SINCE_LABEL
 from mec_orchestrator.decisions.instances.views import ObservedInstance
 from mec_orchestrator.model import EDGE_HOST_LABEL
+
+REQUIRED_RULES: tuple[PolicyRule, ...] = (
+    PolicyRule(
+        ("apps",),
+        ("deployments",),
+        ("get", "list", "watch", "create", "update", "patch", "delete"),
+        scope="cluster",
+    ),
+    PolicyRule(
+        ("",), ("services",), ("get", "create", "update", "patch", "delete"), scope="cluster"
+    ),
+    PolicyRule(("kopf.dev",), ("clusterkopfpeerings",), ("create",), scope="cluster"),
+)
+"""Each instance is a Deployment and a Service in its EdgeApp's namespace; the replicas'
+peering object is created once."""
+
 
 HASH_LABEL = "mec.dev/manifest-hash"
 SERVICE_HASH_LABEL = "mec.dev/service-hash"

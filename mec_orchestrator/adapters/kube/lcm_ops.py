@@ -14,6 +14,7 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from mec_common.rbac import PolicyRule
 from mec_orchestrator.adapters.kube import objects
 from mec_orchestrator.adapters.kube.status import merge_patch
 from mec_orchestrator.model import (
@@ -24,6 +25,18 @@ from mec_orchestrator.model import (
     LcmRequest,
 )
 from mec_orchestrator.model.lcm_op_occ import APP_INSTANCE_LABEL
+
+REQUIRED_RULES: tuple[PolicyRule, ...] = (
+    PolicyRule(
+        (GROUP,),
+        ("applcmopoccs",),
+        ("get", "list", "watch", "create", "update", "patch", "delete"),
+        scope="cluster",
+    ),
+    PolicyRule((GROUP,), ("applcmopoccs/status",), ("get", "patch", "update"), scope="cluster"),
+)
+"""MEC 010-2 lifecycle operation occurrences are objects in the apps' namespaces."""
+
 
 PLURAL = AppLcmOpOcc.PLURAL
 

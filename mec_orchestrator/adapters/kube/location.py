@@ -8,8 +8,15 @@ from __future__ import annotations
 
 from kubernetes_asyncio import client
 
+from mec_common.rbac import PolicyRule
 from mec_orchestrator.adapters.kube import objects
-from mec_orchestrator.model import Zone
+from mec_orchestrator.model import GROUP, Zone
+
+REQUIRED_RULES: tuple[PolicyRule, ...] = (
+    PolicyRule((GROUP,), ("zones",), ("get", "list", "watch"), scope="cluster"),
+)
+"""MEC 013 reads the Zones (cluster-scoped) and their access points."""
+
 
 ZONES = Zone.PLURAL
 

@@ -22,11 +22,28 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from mec_common.patterns import IDENTIFIER
+from mec_common.rbac import PolicyRule
 from mec_orchestrator.adapters.kube import objects
 from mec_orchestrator.adapters.kube.status import merge_patch
 from mec_orchestrator.decisions.packages.names import app_d_id_label, is_package_name
 from mec_orchestrator.model import GROUP, VERSION
 from mec_orchestrator.model.apppackage import APP_D_ID_LABEL, PACKAGE_LABEL
+
+REQUIRED_RULES: tuple[PolicyRule, ...] = (
+    PolicyRule(
+        (GROUP,),
+        ("apppackages",),
+        ("get", "list", "watch", "create", "update", "patch", "delete"),
+        scope="cluster",
+    ),
+    PolicyRule((GROUP,), ("apppackages/status",), ("get", "patch", "update"), scope="cluster"),
+    PolicyRule(
+        ("",), ("configmaps",), ("get", "list", "create", "update", "delete"), scope="cluster"
+    ),
+)
+"""MEC 010-2 packages are AppPackages; their bytes are ConfigMaps owned by them, in the
+packages' namespaces."""
+
 
 PLURAL = "apppackages"
 EDGEAPPS = "edgeapps"

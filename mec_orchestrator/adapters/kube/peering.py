@@ -11,6 +11,18 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from mec_common.rbac import PolicyRule
+
+REQUIRED_RULES: tuple[PolicyRule, ...] = (
+    PolicyRule(
+        ("kopf.dev",),
+        ("clusterkopfpeerings",),
+        ("get", "list", "watch", "patch"),
+        scope="cluster",
+    ),
+)
+"""The replicas' peering object: read to tell who leads, patched by kopf's peering."""
+
 
 async def read_peers(api: client.ApiClient, name: str) -> dict[str, dict[str, Any]] | None:
     """The ClusterKopfPeering's status: identity -> {priority, lifetime, lastseen}.

@@ -12,7 +12,15 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from mec_common.rbac import PolicyRule
 from mec_orchestrator.model import GROUP, VERSION
+
+REQUIRED_RULES: tuple[PolicyRule, ...] = (
+    PolicyRule(
+        (GROUP,), ("edgeapps/status", "edgehosts/status"), ("get", "patch"), scope="cluster"
+    ),
+)
+"""Merge patches of EdgeApp and EdgeHost status."""
 
 
 async def merge_patch(api: client.ApiClient, path: str, body: dict[str, Any]) -> dict[str, Any]:

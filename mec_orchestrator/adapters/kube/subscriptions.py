@@ -19,6 +19,7 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from mec_common.rbac import PolicyRule
 from mec_orchestrator.adapters.kube import objects
 from mec_orchestrator.adapters.kube.status import merge_patch
 from mec_orchestrator.model import GROUP, VERSION, ObjectMeta
@@ -32,6 +33,17 @@ from mec_orchestrator.model.subscription import (
 
 GENERATE_NAME = "sub-"
 PLURAL = MecSubscription.PLURAL
+
+
+REQUIRED_RULES: tuple[PolicyRule, ...] = (
+    PolicyRule(
+        (GROUP,),
+        ("mecsubscriptions",),
+        ("get", "list", "watch", "create", "update", "patch", "delete"),
+        scope="cluster",
+    ),
+)
+"""ETSI subscriptions (MEC 010-2, 013, 016, 021) are MecSubscription objects."""
 
 
 def _path(namespace: str, name: str) -> str:
