@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
+import tempfile
 from pathlib import Path
 from typing import Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mec_common.tls import TlsFiles
 from mec_orchestrator.adapters.agent_link import AgentServerSettings
 
 
@@ -31,6 +34,13 @@ class OperatorSettings(BaseSettings):
     )
     priority: int = Field(
         default=100, description="This replica's peering priority (unique per replica)."
+    )
+    pod_index: int | None = Field(
+        default=None,
+        ge=0,
+        le=99,
+        description="The replica's StatefulSet ordinal (the pod-index label): without an explicit "
+        "priority, the priority is 100 - pod_index, so replica 0 leads.",
     )
     peering_lifetime_seconds: int = Field(
         default=30, ge=2, description="How long a silent replica's peering record lives."
@@ -98,6 +108,12 @@ class OperatorSettings(BaseSettings):
         "(and an AppSelfControlled app has this long to report its transfer).",
     )
 
+    live_view: bool = Field(
+        default=False,
+        description="Serve the live view (a map of hosts, instances, devices and handovers) "
+        "under /live/ on the HTTP port, without authentication (docs/live-view.md).",
+    )
+
     # The RNIS (MEC 012) whose cell changes move users (docs/users.md).
     rnis_url: str = Field(
         default="",
@@ -114,6 +130,79 @@ class OperatorSettings(BaseSettings):
         le=3600,
         description="How often the RNIS subscription is checked (and made again if it is gone).",
     )
+
+    # Certificates that bootstrap themselves (docs/certificates.md).
+    certificates_bootstrap: bool = Field(
+        default=False,
+        description="Keep a CA in a Secret, serve agents with a certificate from it and sign "
+        "agents' CertificateSigningRequests (signer mec.dev/edge-agent); replaces agents_ca_cert, "
+        "agents_cert and agents_key.",
+    )
+    namespace: str = Field(
+        default="",
+        description="The orchestrator's namespace (CA Secret and ConfigMap); empty: "
+        "$POD_NAMESPACE, else the in-cluster service account's, else the kubeconfig's context's.",
+    )
+    ca_secret: str = Field(
+        default="mec-orchestrator-ca", description="Secret (kubernetes.io/tls) holding the CA."
+    )
+    ca_configmap: str = Field(
+        default="mec-agents-ca", description="ConfigMap where the CA certificate is published."
+    )
+    ca_validity_days: int = Field(
+        default=3650, ge=1, le=36500, description="Validity of a CA made at first start."
+    )
+    serving_dns_names: str = Field(
+        default="localhost",
+        description="Comma-separated DNS names of the agent server's certificate (the Service's).",
+    )
+    serving_ip_addresses: str = Field(
+        default="127.0.0.1",
+        description="Comma-separated IP addresses of the agent server's certificate.",
+    )
+    serving_validity_days: int = Field(
+        default=365,
+        ge=1,
+        le=3650,
+        description="Validity of the serving certificate, reissued at every start.",
+    )
+    certificates_dir: Path | None = Field(
+        default=None,
+        description="Where the serving certificate is written for the gRPC server (empty: a "
+        "private temporary directory).",
+    )
+    agent_service_account: str = Field(
+        default="edge-host-agent",
+        description="The ServiceAccount agents run as: only its requests are approved.",
+    )
+    agent_namespace: str = Field(
+        default="", description="Namespace of that ServiceAccount (empty: the orchestrator's)."
+    )
+    agent_certificate_max_seconds: int = Field(
+        default=30 * 86400,
+        ge=600,
+        le=10 * 365 * 86400,
+        description="Longest validity of an agent's certificate (spec.expirationSeconds is "
+        "honoured up to it).",
+    )
+
+    @model_validator(mode="after")
+    def _bootstrap_replaces_files(self) -> Self:
+        given = [f for f in ("agents_ca_cert", "agents_cert", "agents_key") if getattr(self, f)]
+        if self.certificates_bootstrap and (given or self.agents_insecure):
+            also = ", ".join(given) or "agents_insecure"
+            raise ValueError(f"certificates_bootstrap makes the agent server's TLS; unset {also}")
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _priority_from_pod_index(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("priority") is None:
+            index = data.get("pod_index")
+            # A bad index is left to pod_index's own validation, which names it.
+            if isinstance(index, int) or (isinstance(index, str) and index.strip().isdigit()):
+                data = {**data, "priority": 100 - int(index)}
+        return data
 
     @model_validator(mode="after")
     def _rnis_needs_a_callback(self) -> Self:
@@ -132,12 +221,25 @@ class OperatorSettings(BaseSettings):
         """The agent server's settings, or None when agents_listen is empty."""
         if not self.agents_listen:
             return None
+        files = self.serving_files()
         return AgentServerSettings(
             listen=self.agents_listen,
-            ca_cert=self.agents_ca_cert,
-            cert=self.agents_cert,
-            key=self.agents_key,
+            ca_cert=self.agents_ca_cert if files is None else files.ca_cert,
+            cert=self.agents_cert if files is None else files.cert,
+            key=self.agents_key if files is None else files.key,
             insecure=self.agents_insecure,
             heartbeat_interval_s=self.agents_heartbeat_seconds,
             lost_after_s=self.agent_lost_after_seconds,
         )
+
+    def serving_files(self) -> TlsFiles | None:
+        """Where the bootstrapped CA and serving certificate are written (None: no bootstrap)."""
+        if not self.certificates_bootstrap:
+            return None
+        directory = self.certificates_dir or _private_directory()
+        return TlsFiles(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
+
+
+@functools.cache
+def _private_directory() -> Path:
+    return Path(tempfile.mkdtemp(prefix="mec-orchestrator-tls-"))
