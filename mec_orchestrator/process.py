@@ -34,6 +34,7 @@ from mec_orchestrator.api.app import create_app
 from mec_orchestrator.api.routers.rnis_callbacks import callback_path
 from mec_orchestrator.api.server import ApiServer
 from mec_orchestrator.api.settings import ApiSettings
+from mec_orchestrator.operator import certificates
 from mec_orchestrator.operator.agent_wiring import AgentWiring
 from mec_orchestrator.operator.cell_changes import CellChangeIntake
 from mec_orchestrator.operator.handlers import register
@@ -91,6 +92,9 @@ async def run_operator(settings: OperatorSettings, api_settings: ApiSettings | N
     register(registry, state)
     notifier = state.notifier  # MEC_CALLBACKS_* settings
     await notifier.start()
+    if settings.certificates_bootstrap:  # the CA and serving certificate, before the server
+        signer = await certificates.bootstrap(settings, state.connection)
+        certificates.register(registry, state, signer)  # agents' CSRs (docs/certificates.md)
     agents = settings.agent_server()
     link = AgentWiring(state, agents) if agents is not None else None
     users = agent_client = rnis = intake = None

@@ -48,13 +48,11 @@ REQUIRED_RULES: tuple[PolicyRule, ...] = (
         scope="cluster",
     ),
     PolicyRule(("",), ("nodes",), ("get",), scope="cluster"),
-    # Events about CSRs (cluster-scoped objects) go to the default namespace.
-    PolicyRule(("",), ("events",), ("create",), scope="cluster"),
     PolicyRule(("",), ("secrets",), ("get", "create"), scope="namespace"),
     PolicyRule(("",), ("configmaps",), ("get", "create", "update"), scope="namespace"),
 )
 """What the orchestrator's certificate code calls: cluster-wide CSRs, signers and nodes; the
-CA Secret and ConfigMap in its own namespace."""
+CA Secret and ConfigMap in its own namespace. (Its Events on CSRs: `events.REQUIRED_RULES`.)"""
 
 TLS_CERT = "tls.crt"
 TLS_KEY = "tls.key"
