@@ -13,13 +13,16 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import ValidationError
 
 from edge_host_agent import __version__
 from edge_host_agent.addresses import Address
+
+if TYPE_CHECKING:
+    from edge_host_agent.settings import AgentSettings
 
 DEFAULT_REFLECTOR_PORT = 8620
 
@@ -70,6 +73,18 @@ def _access_point(text: str) -> dict[str, str]:
 @click.option("--cert", type=click.Path(path_type=Path), help="This host's certificate (PEM).")
 @click.option("--key", type=click.Path(path_type=Path), help="This host's private key (PEM).")
 @click.option("--insecure", is_flag=True, default=None, help="Plaintext, no identity (dev only).")
+@click.option(
+    "--bootstrap-certificate",
+    is_flag=True,
+    default=None,
+    help="Get the certificate through a CertificateSigningRequest (needs --state-dir).",
+)
+@click.option(
+    "--kubeconfig",
+    type=click.Path(path_type=Path),
+    help="API server access for --bootstrap-certificate (default: the pod's ServiceAccount).",
+)
+@click.option("--ca-configmap", help="ConfigMap with the orchestrator's CA (bootstrap).")
 @click.option("--listen", help="host:port of the agent's own gRPC server (port 0: any).")
 @click.option("--advertise", help="host:port the orchestrator uses to reach this agent.")
 @click.option(
@@ -128,7 +143,22 @@ def run(log_level: str, access_points: tuple[str, ...], **flags: Any) -> None:
     except ValidationError as error:
         raise click.UsageError(_validation_message(error)) from None
     _configure_logging(log_level)
-    asyncio.run(run_agent(settings))
+    if settings.bootstrap_certificate:
+        asyncio.run(_run_bootstrapped(settings))
+    else:
+        asyncio.run(run_agent(settings))
+
+
+async def _run_bootstrapped(settings: AgentSettings) -> None:
+    from edge_host_agent.agent import run_agent
+    from edge_host_agent.bootstrap import run_bootstrapped
+    from edge_host_agent.bootstrap_kube import KubeCertificates
+
+    source = await KubeCertificates.connect(settings.kubeconfig, settings.ca_namespace)
+    try:
+        await run_bootstrapped(settings, source, run_agent)
+    finally:
+        await source.close()
 
 
 def _port_range(text: str | None) -> list[int]:

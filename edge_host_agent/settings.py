@@ -99,6 +99,26 @@ class AgentSettings(BaseSettings):
     key: Path | None = None
     insecure: bool = False
 
+    # Bootstrapping the certificate through the Kubernetes CSR API (docs/certificates.md)
+    bootstrap_certificate: bool = Field(
+        False,
+        description="Get the certificate from the orchestrator (a CertificateSigningRequest) "
+        "instead of ca_cert/cert/key; kept in state_dir, renewed at 2/3 of its lifetime",
+    )
+    kubeconfig: Path | None = Field(
+        None, description="API server access for bootstrapping (unset: the pod's ServiceAccount)"
+    )
+    ca_configmap: str = Field("mec-agents-ca", description="ConfigMap with the orchestrator's CA")
+    ca_namespace: str = Field(
+        "", description="Its namespace (empty: the pod's, or the kubeconfig context's)"
+    )
+    certificate_seconds: Annotated[int, Field(ge=600, le=10 * 365 * 86400)] | None = Field(
+        None, description="Validity asked for (expirationSeconds; the orchestrator caps it)"
+    )
+    certificate_timeout_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        300.0, description="How long to wait for the signed certificate before giving up"
+    )
+
     # The agent's own gRPC server (handover commands, context transfers)
     listen: str = "0.0.0.0:50061"
     advertise: str | None = Field(None, description="host:port the orchestrator calls back")
@@ -153,9 +173,15 @@ class AgentSettings(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         given = [f for f in ("ca_cert", "cert", "key") if getattr(self, f) is not None]
-        if self.insecure and given:
+        if self.bootstrap_certificate:
+            if given or self.insecure:
+                also = ", ".join(given) or "insecure"
+                raise ValueError(f"bootstrap_certificate makes the TLS files; do not set {also}")
+            if self.state_dir is None:
+                raise ValueError("bootstrap_certificate needs state_dir (key and certificate)")
+        elif self.insecure and given:
             raise ValueError(f"insecure means plaintext; do not also set {', '.join(given)}")
-        if not self.insecure and len(given) != 3:
+        elif not self.insecure and len(given) != 3:
             missing = sorted({"ca_cert", "cert", "key"} - set(given))
             raise ValueError(
                 f"mutual TLS needs {', '.join(missing)} (or insecure, explicitly, for plaintext)"
@@ -180,6 +206,8 @@ class AgentSettings(BaseSettings):
 
     def tls_files(self) -> TlsFiles | None:
         if self.ca_cert is None or self.cert is None or self.key is None:
+            if self.bootstrap_certificate:  # never plaintext by mistake
+                raise RuntimeError("the certificate is bootstrapped: run it through bootstrap")
             return None
         return TlsFiles(self.ca_cert, self.cert, self.key)
 
