@@ -1,5 +1,6 @@
 """When a user moves to another host: pluggable policies, compared on the same traces."""
 
+from mec_orchestrator.decisions.mobility.headroom import HeadroomPolicy
 from mec_orchestrator.decisions.mobility.policies import (
     AlwaysNearest,
     MobilityPolicy,
@@ -12,6 +13,7 @@ from mec_orchestrator.decisions.mobility.policies import (
 
 __all__ = [
     "AlwaysNearest",
+    "HeadroomPolicy",
     "MobilityPolicy",
     "MobilitySituation",
     "MobilityVerdict",

@@ -28,12 +28,14 @@ class MoveReason(StrEnum):
     BUDGET_BREACH = "BudgetBreach"
     GAIN_ABOVE_HYSTERESIS = "GainAboveHysteresis"
     NEAREST = "Nearest"
+    NEAR_BUDGET = "NearBudget"  # within the guard band below the budget (HeadroomPolicy)
     # Stays
     ALREADY_BEST = "AlreadyBest"
     NO_ALTERNATIVE = "NoAlternative"
     WITHIN_HYSTERESIS = "WithinHysteresis"
     DWELL_NOT_REACHED = "DwellNotReached"
     NEVER_MIGRATES = "NeverMigrates"
+    HEADROOM_LEFT = "HeadroomLeft"  # comfortably within the budget (HeadroomPolicy)
 
 
 @dataclass(frozen=True, slots=True)
