@@ -63,12 +63,20 @@ def main() -> None:
 @click.option("--priority", type=int, default=None, help="Peering priority of this replica.")
 @click.option("--standalone", is_flag=True, default=None, help="No peering (single replica).")
 @click.option("--http-port", type=int, default=None, help="Port of /metrics, /healthz, /readyz.")
+@click.option(
+    "--live-view",
+    is_flag=True,
+    default=None,
+    help="Serve the live map at /live/ on the HTTP port (no authentication: docs/live-view.md).",
+)
 @click.option("--verbose", is_flag=True)
 def run(
+    *,
     kubeconfig: str | None,
     priority: int | None,
     standalone: bool | None,
     http_port: int | None,
+    live_view: bool | None,
     verbose: bool,
 ) -> None:
     """Run the orchestrator (the kopf operator) against the cluster."""
@@ -80,6 +88,7 @@ def run(
         "priority": priority,
         "standalone": standalone,
         "http_port": http_port,
+        "live_view": live_view,
     }
     settings = OperatorSettings.model_validate({k: v for k, v in given.items() if v is not None})
     run_main(settings, verbose)

@@ -41,6 +41,7 @@ from mec_orchestrator.operator.handlers import register
 from mec_orchestrator.operator.handover_story import HandoverStory
 from mec_orchestrator.operator.kopf_compat import PeeringIdentity
 from mec_orchestrator.operator.latency_watch import watch_latency
+from mec_orchestrator.operator.live_feed import LiveFeed
 from mec_orchestrator.operator.rnis_link import RnisLink
 from mec_orchestrator.operator.settings import OperatorSettings
 from mec_orchestrator.operator.state import OperatorState
@@ -100,8 +101,11 @@ async def run_operator(settings: OperatorSettings, api_settings: ApiSettings | N
     users = agent_client = rnis = intake = None
     if link is not None:
         users, agent_client, rnis, intake = _users(settings, state, link)
+    live = LiveFeed(state) if settings.live_view else None  # after the users' directory
+    if live is not None:
+        await live.start()
     http = ApiServer(
-        create_app(state, api_settings or ApiSettings(), notifier, users, intake),
+        create_app(state, api_settings or ApiSettings(), notifier, users, intake, live=live),
         settings.http_host,
         settings.http_port,
         api_settings or ApiSettings(),
@@ -143,6 +147,8 @@ async def run_operator(settings: OperatorSettings, api_settings: ApiSettings | N
         if agent_client is not None:
             with contextlib.suppress(Exception):
                 await agent_client.close()
+        if live is not None:  # ends the live streams, so the HTTP server need not wait for them
+            await live.stop()
         with contextlib.suppress(Exception):
             await http.stop()
         with contextlib.suppress(Exception):

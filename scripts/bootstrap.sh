@@ -35,3 +35,6 @@ if [ ! -f "$stamp" ]; then
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi
+
+# The live view's browser test: Debian's chromium, and playwright-core (pinned) in .venv/browser.
+scripts/browser-deps.sh

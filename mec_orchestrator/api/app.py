@@ -22,6 +22,7 @@ from mec_orchestrator.api import problems
 from mec_orchestrator.api.deps import ApiContext
 from mec_orchestrator.api.settings import ApiSettings, AuthMode
 from mec_orchestrator.operator.cell_changes import CellChangeIntake
+from mec_orchestrator.operator.live_feed import LiveFeed
 from mec_orchestrator.operator.state import OperatorState
 from mec_orchestrator.operator.users import UserDirectory
 
@@ -41,10 +42,13 @@ def create_app(
     notifier: CallbackDelivery | None = None,
     users: UserDirectory | None = None,
     cell_changes: CellChangeIntake | None = None,
+    *,
+    live: LiveFeed | None = None,
 ) -> FastAPI:
     """The API over the operator's state; notifier delivers notifications to subscribers.
 
-    users: the devices' directory (MEC 016); cell_changes: where the RNIS's notifications go.
+    users: the devices' directory (MEC 016); cell_changes: where the RNIS's notifications go;
+    live: the live view's feed (its page and streams are served under /live/).
     """
     app = FastAPI(
         title="MEC orchestrator",
@@ -91,6 +95,10 @@ def create_app(
         from mec_orchestrator.api.routers import rnis_callbacks
 
         app.include_router(rnis_callbacks.router_for(cell_changes))
+    if live is not None:
+        from mec_orchestrator.api.routers import live as live_view
+
+        app.include_router(live_view.router_for(live), responses=problems.documented_errors())
     _document_400_not_422(app)
     return app
 

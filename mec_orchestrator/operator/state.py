@@ -75,6 +75,7 @@ class OperatorState:
         # Grows whenever what the agents say of the hosts changes (connections, reports): the
         # users' directory caches which instances can take users and compares it.
         self.agent_changes = 0
+        self._change_observers: list[Callable[[], None]] = []  # the live view (on_change)
 
     # Lifecycle
 
@@ -106,10 +107,33 @@ class OperatorState:
 
     def kick(self, namespace: str, name: str) -> None:
         self.wakeup((namespace, name)).set()
+        self._changed()
 
     def kick_all(self) -> None:
         for event in self._wakeups.values():
             event.set()
+        self._changed()
+
+    def on_change(self, observer: Callable[[], None]) -> Callable[[], None]:
+        """Call observer() whenever what the state knows may have changed; returns the undo.
+
+        Said on every wake-up of apps (instances, hosts, zones, users), app event and agent
+        report; observers only note it (the live view reads the state later, at its own pace).
+        """
+        self._change_observers.append(observer)
+
+        def remove() -> None:
+            if observer in self._change_observers:
+                self._change_observers.remove(observer)
+
+        return remove
+
+    def _changed(self) -> None:
+        for observer in list(self._change_observers):
+            try:
+                observer()
+            except Exception:  # an observer's bug must not stop the operator's handlers
+                log.exception("change observer %r failed", observer)
 
     def app_seen(self, key: AppKey, body: Mapping[str, Any] | None) -> None:
         """An EdgeApp watch event (None: deleted): note it, and wake its daemon if it must act.
@@ -119,6 +143,7 @@ class OperatorState:
         the work per update for nothing.
         """
         self.view.update_app(*key, body)
+        self._changed()
         changed = self._app_changes.get(key)
         if changed is not None:
             changed.set()
@@ -259,6 +284,7 @@ class OperatorState:
         """Host's agent reported the full set of app instances on its host (replacing the last)."""
         self.agent_changes += 1
         self._reported_instances[host] = tuple(instances)
+        self._changed()
         if self.users is not None:
             self.users.sessions_reported(host, self._reported_instances[host])
 
