@@ -172,6 +172,7 @@ def register(registry: kopf.OperatorRegistry, state: OperatorState) -> None:  # 
     async def app_deleted(name: str, namespace: str | None, body: kopf.Body, **_: Any) -> None:
         namespace = namespace or ""
         state.forget_app((namespace, name))
+        metrics.forget_app(namespace, name)
         found = await instances.list_instances(state.api, namespace, name)
         for instance, _hash in found:
             await instances.delete_instance(state.api, namespace, instance.deployment)

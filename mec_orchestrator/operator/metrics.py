@@ -1,6 +1,14 @@
-"""Every Prometheus metric of the orchestrator, defined once (prefix mec_, base units)."""
+"""Every Prometheus metric of the orchestrator, defined once (prefix mec_, base units).
+
+Counters whose label values are known in advance are created at zero when the module loads, so
+that a rate() (an alert, a dashboard panel) reads 0 rather than nothing before the first event.
+"""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -35,6 +43,28 @@ EDGEHOST_STATUS_WRITES = Counter(
 ACTIVE_REPLICA = Gauge(
     "mec_active_replica",
     "1 while this replica is the active one by kopf's peering rule (as last checked), else 0.",
+)
+
+# Per EdgeApp, as its last reconcile planned it (removed with the app)
+EDGEAPP_INSTANCES = Gauge(
+    "mec_edgeapp_instances",
+    "App instances an EdgeApp's last reconcile planned (wanted hosts).",
+    ["namespace", "edgeapp"],
+)
+EDGEAPP_LATENCY_SLO_MET = Gauge(
+    "mec_edgeapp_latency_slo_met",
+    "1 while the EdgeApp's LatencySLOMet condition is True, 0 while it is False or Unknown.",
+    ["namespace", "edgeapp"],
+)
+EDGEAPP_ACCESS_POINTS_OUTSIDE_BUDGET = Gauge(
+    "mec_edgeapp_access_points_outside_budget",
+    "Access points the EdgeApp serves over its latency budget or not at all.",
+    ["namespace", "edgeapp"],
+)
+EDGEAPP_USERS_OUTSIDE_BUDGET = Gauge(
+    "mec_edgeapp_users_outside_budget",
+    "The EdgeApp's users attached at access points served over budget or not at all.",
+    ["namespace", "edgeapp"],
 )
 
 # Users (MEC 016 attachments, RNIS cell changes)
@@ -78,4 +108,75 @@ HANDOVER_PHASE_SECONDS = Histogram(
     "Time per phase of a handover (prepare, transfer, commit).",
     ["phase"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+)
+
+for _reason in ("PackageMissing", "Exception"):
+    RECONCILE_ERRORS.labels(_reason)
+for _result in ("completed", "failed"):
+    HANDOVERS.labels(_result)
+for _change in ("added", "retired"):
+    PLACEMENT_CHANGES.labels(_change)
+
+
+@dataclass(frozen=True)
+class AppFigures:
+    """What the per-EdgeApp gauges say about one app after a reconcile."""
+
+    instances: int
+    slo_met: bool
+    access_points_outside_budget: int
+    users_outside_budget: int
+
+
+def app_figures(
+    wanted: Iterable[str],
+    outside_budget: Iterable[str],
+    conditions: Iterable[Mapping[str, object]],
+    users_at: Mapping[str, int],
+) -> AppFigures:
+    """The per-app gauges' values after one reconcile.
+
+    From the plan (wanted hosts; access points over budget or uncovered), the status conditions
+    written, and the app's users per access point.
+    """
+    outside = set(outside_budget)
+    slo_met = any(
+        c.get("type") == "LatencySLOMet" and c.get("status") == "True" for c in conditions
+    )
+    return AppFigures(
+        instances=len(set(wanted)),
+        slo_met=slo_met,
+        access_points_outside_budget=len(outside),
+        users_outside_budget=sum(n for ap, n in users_at.items() if ap in outside),
+    )
+
+
+def record_app(namespace: str, name: str, figures: AppFigures) -> None:
+    EDGEAPP_INSTANCES.labels(namespace, name).set(figures.instances)
+    EDGEAPP_LATENCY_SLO_MET.labels(namespace, name).set(1 if figures.slo_met else 0)
+    EDGEAPP_ACCESS_POINTS_OUTSIDE_BUDGET.labels(namespace, name).set(
+        figures.access_points_outside_budget
+    )
+    EDGEAPP_USERS_OUTSIDE_BUDGET.labels(namespace, name).set(figures.users_outside_budget)
+
+
+def forget_app(namespace: str, name: str) -> None:
+    """The app is gone: its series go too (a deleted app is not an SLO violation)."""
+    for gauge in (
+        EDGEAPP_INSTANCES,
+        EDGEAPP_LATENCY_SLO_MET,
+        EDGEAPP_ACCESS_POINTS_OUTSIDE_BUDGET,
+        EDGEAPP_USERS_OUTSIDE_BUDGET,
+    ):
+        with contextlib.suppress(KeyError):
+            gauge.remove(namespace, name)
+
+
+AGENT_CERTIFICATE_DECISIONS = Counter(
+    "mec_agent_certificate_decisions_total",
+    "Agents' certificate requests approved or denied by the orchestrator, by reason.",
+    ["decision", "reason"],
+)
+AGENT_CERTIFICATES_ISSUED = Counter(
+    "mec_agent_certificates_issued_total", "Agents' certificates signed by the orchestrator's CA."
 )

@@ -125,6 +125,13 @@ async def reconcile(state: OperatorState, body: dict[str, Any]) -> Outcome:
     new_status = build_status(
         app, plan, entries, now, state.handovers_in_progress(namespace, name)
     ).to_dict()
+    figures = metrics.app_figures(
+        plan.wanted,
+        (*plan.over_budget, *plan.uncovered),
+        new_status.get("conditions") or [],
+        state.users_by_access_point(namespace, name),
+    )
+    metrics.record_app(namespace, name, figures)
     written: dict[str, Any] | None = None
     if (body.get("status") or {}) != new_status:
         written = await status.write_edgeapp_status(api, namespace, name, new_status)

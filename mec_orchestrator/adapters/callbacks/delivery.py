@@ -60,7 +60,7 @@ from mec_orchestrator.adapters.callbacks.policy import (
     verdict_for_status,
 )
 from mec_orchestrator.adapters.callbacks.settings import DeliverySettings
-from mec_orchestrator.model.subscription import check_callback_reference
+from mec_orchestrator.model.subscription import SubscriptionApi, check_callback_reference
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,7 @@ class CallbackDelivery:
     ) -> None:
         self._settings = settings or DeliverySettings()
         self._metrics = metrics or default_metrics()
+        self._metrics.prime((api.value for api in SubscriptionApi), NotificationResult)
         self._on_outcome = on_outcome
         # Jitter needs no cryptographic randomness.
         self._rng = rng or random.Random()  # noqa: S311

@@ -6,6 +6,7 @@ without their series colliding; the orchestrator uses the default registry.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
@@ -40,6 +41,14 @@ class CallbackMetrics:
             buckets=DELIVERY_SECONDS_BUCKETS,
             registry=registry,
         )
+
+    def prime(self, apis: Iterable[str], results: Iterable[str]) -> None:
+        """Create every (api, result) series at zero, so rates read 0 before the first event."""
+        kept = tuple(results)
+        for api in apis:
+            self.backlog.labels(api)
+            for result in kept:
+                self.notifications.labels(api, result)
 
     def sample(self, name: str, **labels: str) -> float:
         """The current value of one exported series (0 when it has no value yet)."""
