@@ -3,6 +3,8 @@
 # only when missing, so running it again does nothing:
 #   iproute2    `ip`: network namespaces, veth pairs, addresses
 #   util-linux  `lscpu`: the machine line of bench/delayline.py
+#   prometheus  `prometheus` and `promtool`: the alert rules' tests and the dashboard's queries
+#               against a real Prometheus (tests/observability)
 # Tx checksum offload on the veths is switched off by the code itself (SIOCETHTOOL ioctl), so
 # ethtool is not needed; the kernel's netem qdisc is not needed either (the delay is userspace).
 set -euo pipefail
@@ -10,6 +12,7 @@ set -euo pipefail
 missing=()
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
 command -v lscpu >/dev/null 2>&1 || missing+=(util-linux)
+{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || missing+=(prometheus)
 
 if [ "${#missing[@]}" -eq 0 ]; then
   exit 0  # all present: nothing to do
