@@ -126,9 +126,8 @@ class KubeCertificates:
                 waited,
             )
             window = max(1, round(min(progress_every_s, timeout_s - waited)))
-            stream = watch.Watch()
             try:
-                async with asyncio.timeout(window + 5):
+                async with watch.Watch() as stream, asyncio.timeout(window + 5):
                     async for event in stream.stream(
                         certificates.list_certificate_signing_request,
                         field_selector=f"metadata.name={name}",
@@ -139,8 +138,6 @@ class KubeCertificates:
                             break
             except (TimeoutError, ApiException) as error:  # a watch cut short: read again
                 log.debug("watch of %s ended: %s", name, error)
-            finally:
-                stream.stop()
 
 
 def _pod_namespace() -> str:

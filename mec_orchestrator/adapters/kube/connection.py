@@ -40,8 +40,9 @@ class Connection:
         configuration.ssl_ca_cert = self.ca_path
         configuration.cert_file = self.certificate_path
         configuration.key_file = self.private_key_path
-        if self.token:
-            configuration.api_key = {"authorization": f"Bearer {self.token}"}
+        if self.token:  # kubernetes_asyncio sends the "BearerToken" key (the other: older ones)
+            bearer = f"Bearer {self.token}"
+            configuration.api_key = {"BearerToken": bearer, "authorization": bearer}
         return client.ApiClient(configuration)
 
 
