@@ -2,7 +2,8 @@
 
 `control_plane` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
 (three edge-host nodes: edge-a, edge-b, edge-c) in a temporary directory and stops them at the
-end. `api` gives an authenticated kubernetes_asyncio client, `kubectl` runs the real kubectl.
+end; `kine_control_plane` is the same on kine over SQLite instead of etcd. `api` gives an
+authenticated kubernetes_asyncio client, `kubectl` runs the real kubectl.
 """
 
 from __future__ import annotations
@@ -29,6 +30,20 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
     settings = DevClusterSettings(state_dir=tmp_path_factory.mktemp("devcluster"))
+    cluster = DevCluster(settings)
+    info = cluster.up(list(EDGE_HOSTS))
+    try:
+        yield info
+    finally:
+        cluster.down()
+
+
+@pytest.fixture(scope="session")
+def kine_control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
+    """A second cluster, on kine over SQLite (k3s's datastore): own state directory and ports."""
+    settings = DevClusterSettings(
+        state_dir=tmp_path_factory.mktemp("devcluster-kine"), datastore="kine"
+    )
     cluster = DevCluster(settings)
     info = cluster.up(list(EDGE_HOSTS))
     try:

@@ -32,7 +32,7 @@ _LOCAL_REPLACE = re.compile(
 )
 
 
-def _quiet(_: str) -> None:
+def quiet(_: str) -> None:
     return None
 
 
@@ -61,12 +61,20 @@ def reported_version(binary: Path, tool: GoTool) -> str:
 
 
 def has_version(binary: Path, tool: GoTool) -> bool:
+    if not tool.reports_version:
+        return False  # cannot be told apart from another version: never taken from PATH
     text = reported_version(binary, tool)
     return re.search(rf"(?<![\d.]){re.escape(tool.expected_version)}(?![\d])", text) is not None
 
 
 def cache_dir_for(tool: GoTool, settings: DevClusterSettings) -> Path:
     return settings.bin_cache_dir / f"{tool.name}-{tool.version}"
+
+
+def cached_complete(tool: GoTool, settings: DevClusterSettings) -> bool:
+    """Every binary and module file of the tool is in its version's cache directory."""
+    target = cache_dir_for(tool, settings)
+    return all((target / name).is_file() for name in (*tool.binaries, *tool.module_files))
 
 
 def _candidates(
@@ -90,7 +98,11 @@ def locate(tool: GoTool, settings: DevClusterSettings) -> ResolvedTool | None:
             if (
                 candidate.is_file()
                 and os.access(candidate, os.X_OK)
-                and (source == "cache" or has_version(candidate, tool))
+                and (
+                    cached_complete(tool, settings)
+                    if source == "cache"
+                    else has_version(candidate, tool)
+                )
             ):
                 paths[binary] = candidate.resolve()
                 sources.add(source)
@@ -112,22 +124,41 @@ def go_executable() -> str:
     return found
 
 
-def _go_env(work: Path) -> dict[str, str]:
+def c_compiler_check(tool: GoTool) -> None:
+    """A cgo build needs a C compiler (Go's default is gcc, or what CC names)."""
+    if not tool.cgo:
+        return
+    compiler = (os.environ.get("CC") or "gcc").split()[0]
+    if shutil.which(compiler) is None:
+        raise MissingPrerequisiteError(
+            f"{tool.name} is built with cgo and needs a C compiler: install gcc (Debian: "
+            f"apt-get install gcc libc6-dev; scripts/system-deps.sh does it) or set CC, or put "
+            f"a ready {', '.join(tool.binaries)} {tool.version} in MEC_DEVCLUSTER_BIN_DIR."
+        )
+
+
+def _go_env(work: Path, cgo: bool = False) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod -buildvcs=false", "GOWORK": "off"})
+    env.update(
+        {
+            "CGO_ENABLED": "1" if cgo else "0",
+            "GOFLAGS": "-mod=mod -buildvcs=false",
+            "GOWORK": "off",
+        }
+    )
     env.setdefault("GOTOOLCHAIN", "auto")
     env["PWD"] = str(work)
     return env
 
 
-def _run_go(args: list[str], work: Path, log: Path) -> str:
+def _run_go(args: list[str], work: Path, log: Path, cgo: bool = False) -> str:
     with log.open("a") as sink:
         sink.write(f"$ go {' '.join(args)}\n")
         sink.flush()
         done = subprocess.run(
             [go_executable(), *args],
             cwd=work,
-            env=_go_env(work),
+            env=_go_env(work, cgo),
             stdout=subprocess.PIPE,
             stderr=sink,
             text=True,
@@ -170,17 +201,17 @@ def wrapper_gomod(tool: GoTool, replaced_modules: list[str]) -> str:
     ]
     replaces = {m: tool.replace_version for m in replaced_modules if m != tool.module}
     replaces.update(tool.extra_replaces)
-    if replaces:
+    targets = {module: f"{module} {version}" for module, version in replaces.items()}
+    targets.update(tool.fork_replaces)
+    if targets:
         lines += ["", "replace ("]
-        lines += [
-            f"\t{module} => {module} {version}" for module, version in sorted(replaces.items())
-        ]
+        lines += [f"\t{module} => {target}" for module, target in sorted(targets.items())]
         lines.append(")")
     return "\n".join(lines) + "\n"
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -190,11 +221,12 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def build(tool: GoTool, settings: DevClusterSettings, progress: Progress = _quiet) -> ResolvedTool:
+def build(tool: GoTool, settings: DevClusterSettings, progress: Progress = quiet) -> ResolvedTool:
     """Build every binary of the tool into the cache (once, even with concurrent callers)."""
     target = cache_dir_for(tool, settings)
-    with _locked(settings.build_dir / f"{tool.name}-{tool.version}.lock"):
-        if all((target / b).is_file() for b in tool.binaries):
+    c_compiler_check(tool)
+    with locked(settings.build_dir / f"{tool.name}-{tool.version}.lock"):
+        if cached_complete(tool, settings):
             return ResolvedTool(tool, {b: target / b for b in tool.binaries}, "cache")
         work = settings.build_dir / f"{tool.name}-{tool.version}"
         work.mkdir(parents=True, exist_ok=True)
@@ -219,10 +251,12 @@ def build(tool: GoTool, settings: DevClusterSettings, progress: Progress = _quie
             for index, (binary, package) in enumerate(tool.packages.items(), start=1):
                 started = time.monotonic()
                 progress(f"building {binary} {tool.version} [{index}/{len(tool.packages)}] ...")
+                tags = ["-tags", ",".join(tool.tags)] if tool.tags else []
                 _run_go(
                     [
                         "build",
                         "-trimpath",
+                        *tags,
                         "-ldflags",
                         " ".join(tool.ldflags),
                         "-o",
@@ -231,9 +265,17 @@ def build(tool: GoTool, settings: DevClusterSettings, progress: Progress = _quie
                     ],
                     work,
                     log,
+                    tool.cgo,
                 )
                 progress(f"built {binary} in {time.monotonic() - started:.0f} s")
-            for binary in tool.binaries:
+            if tool.module_files:
+                raw = _run_go(
+                    ["mod", "download", "-json", f"{tool.module}@{tool.version}"], work, log
+                )
+                source = Path(json.loads(raw)["Dir"])
+                for name in tool.module_files:
+                    shutil.copyfile(source / name, staging / name)
+            for binary in tool.binaries if tool.reports_version else ():
                 if not has_version(staging / binary, tool):
                     seen = reported_version(staging / binary, tool)
                     raise DevClusterError(
@@ -251,7 +293,7 @@ def build(tool: GoTool, settings: DevClusterSettings, progress: Progress = _quie
 def ensure(
     tools: tuple[GoTool, ...] | None = None,
     settings: DevClusterSettings | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
 ) -> dict[str, Path]:
     """Path of every binary of every tool, building what no lookup finds."""
     settings = settings or DevClusterSettings()

@@ -1,4 +1,4 @@
-"""`mec-orchestrator devcluster up|down|status|env|build`: the local control plane from a shell."""
+"""`mec-orchestrator devcluster up|down|status|env|build|path`: the local control plane, by hand."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from mec_devtools.devcluster import binaries
 from mec_devtools.devcluster.cluster import DevCluster
 from mec_devtools.devcluster.errors import DevClusterError
 from mec_devtools.devcluster.nodes import default_names
-from mec_devtools.devcluster.settings import DevClusterSettings
+from mec_devtools.devcluster.settings import DATASTORES, DevClusterSettings
 from mec_devtools.devcluster.versions import default_tools
 
 
@@ -53,8 +53,9 @@ def devcluster() -> None:
 @devcluster.command()
 def build() -> None:
     """Build (once) and cache every binary the control plane and the tests need."""
+    settings = DevClusterSettings()
     try:
-        paths = binaries.ensure(default_tools(), DevClusterSettings(), _progress)
+        paths = binaries.ensure(default_tools(), settings, _progress)
     except DevClusterError as error:
         raise click.ClickException(str(error)) from error
     for name, path in sorted(paths.items()):
@@ -64,9 +65,17 @@ def build() -> None:
 @devcluster.command()
 @click.option("--edge-hosts", type=int, default=None, help="Number of kwok edge-host nodes.")
 @click.option("--host", "hosts", multiple=True, help="Name of an edge-host node (repeatable).")
-def up(edge_hosts: int | None, hosts: tuple[str, ...]) -> None:
+@click.option(
+    "--datastore",
+    type=click.Choice(DATASTORES),
+    default=None,
+    help="etcd, or kine over SQLite (k3s's datastore). Default: MEC_DEVCLUSTER_DATASTORE, etcd.",
+)
+def up(edge_hosts: int | None, hosts: tuple[str, ...], datastore: str | None) -> None:
     """Start the control plane (idempotent) and create edge-host nodes."""
     settings = DevClusterSettings()
+    if datastore is not None:
+        settings = settings.model_copy(update={"datastore": datastore})
     names = list(hosts) or default_names(
         edge_hosts if edge_hosts is not None else settings.edge_hosts
     )
@@ -75,6 +84,7 @@ def up(edge_hosts: int | None, hosts: tuple[str, ...]) -> None:
     except DevClusterError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"API server   {info.server}")
+    click.echo(f"datastore    {info.datastore} ({info.etcd_url})")
     click.echo(f"kubeconfig   {info.kubeconfig}")
     click.echo(f"edge hosts   {', '.join(info.edge_host_nodes) or '(none)'}")
     click.echo(f"started in   {info.started_in_seconds:.1f} s")
@@ -104,11 +114,17 @@ def status(as_json: bool) -> None:
     if as_json:
         click.echo(
             json.dumps(
-                {"server": info.server, "kubeconfig": str(info.kubeconfig), "components": health}
+                {
+                    "server": info.server,
+                    "kubeconfig": str(info.kubeconfig),
+                    "datastore": info.datastore,
+                    "components": health,
+                }
             )
         )
     else:
         click.echo(f"API server {info.server}   kubeconfig {info.kubeconfig}")
+        click.echo(f"datastore  {info.datastore} at {info.etcd_url}")
         for record in info.processes:
             click.echo(f"  {record.name:<24} pid {record.pid:<8} {health[record.name]}")
     sys.exit(0 if cluster.healthy(info) else 1)
@@ -135,10 +151,11 @@ def env() -> None:
 @click.argument("binary")
 def path(binary: str) -> None:
     """Print the path of one cached binary (building it if needed), e.g. `path kubectl`."""
+    settings = DevClusterSettings()
     for tool in default_tools():
         if binary in tool.binaries:
             try:
-                paths = binaries.ensure((tool,), DevClusterSettings(), _progress)
+                paths = binaries.ensure((tool,), settings, _progress)
             except DevClusterError as error:
                 raise click.ClickException(str(error)) from error
             click.echo(str(paths[binary]))

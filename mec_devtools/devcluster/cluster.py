@@ -1,7 +1,7 @@
 """A real Kubernetes control plane on 127.0.0.1, from cached upstream binaries.
 
-etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok are started with fresh
-certificates.
+The datastore (etcd, or kine over SQLite: k3s's), kube-apiserver, kube-controller-manager,
+kube-scheduler and kwok are started with fresh certificates.
 
 `up` is idempotent (a healthy running cluster is left as it is), `down` stops every process it
 started and verifies that none is left, `status` says what runs and whether it is healthy.
@@ -16,21 +16,50 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from importlib import resources
 from pathlib import Path
 
+import grpc
 import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from mec_devtools.devcluster import binaries, nodes, pki, processes
 from mec_devtools.devcluster.errors import DevClusterError
-from mec_devtools.devcluster.settings import DevClusterSettings
-from mec_devtools.devcluster.versions import etcd_tool, helm_tool, kubernetes_tool, kwok_tool
+from mec_devtools.devcluster.settings import Datastore, DevClusterSettings
+from mec_devtools.devcluster.versions import (
+    GoTool,
+    etcd_tool,
+    helm_tool,
+    kine_tool,
+    kubernetes_tool,
+    kwok_tool,
+)
 
 Progress = Callable[[str], None]
 
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+COMPONENTS = ("etcd", *CONTROL_PLANE)  # with the default datastore
+
+
+def components(datastore: Datastore) -> tuple[str, ...]:
+    """The processes of a cluster on that datastore, in start order.
+
+    The datastore's process is named after it: `etcd` or `kine`.
+    """
+    return (datastore, *CONTROL_PLANE)
+
+
+def datastore_tool(datastore: Datastore) -> GoTool:
+    return kine_tool() if datastore == "kine" else etcd_tool()
+
+
+# kine's own defaults for SQLite (pkg/drivers/sqlite DefaultParams): what k3s runs with.
+KINE_SQLITE_PARAMS = (
+    "_journal_mode=WAL&_busy_timeout=30000&_synchronous=NORMAL&_txlock=immediate"
+    "&_stmt_cache_size=20&cache=shared"
+)
 
 
 def _quiet(_: str) -> None:
@@ -46,7 +75,11 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class Ports:
-    """Loopback ports of one cluster, chosen free at `up` time."""
+    """Loopback ports of one cluster, chosen free at `up` time.
+
+    `etcd_client` is where the datastore serves the etcd API, etcd's or kine's; `etcd_peer` is
+    used by etcd only.
+    """
 
     etcd_client: int
     etcd_peer: int
@@ -82,6 +115,7 @@ class ClusterInfo:
     edge_host_nodes: tuple[str, ...]
     started_in_seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    datastore: Datastore = "etcd"
 
     @property
     def server(self) -> str:
@@ -97,7 +131,13 @@ class ClusterInfo:
 
     @property
     def etcd_url(self) -> str:
+        """Where the datastore (etcd or kine) serves the etcd API; kube-apiserver's store."""
         return f"http://127.0.0.1:{self.ports.etcd_client}"
+
+    @property
+    def kine_database(self) -> Path:
+        """The SQLite file of kine (only when the datastore is kine)."""
+        return self.state_dir / "kine" / "state.db"
 
     def env(self) -> dict[str, str]:
         """Environment for kubectl/helm against this cluster (binaries first on PATH)."""
@@ -116,6 +156,7 @@ class ClusterInfo:
             "edge_host_nodes": list(self.edge_host_nodes),
             "started_in_seconds": self.started_in_seconds,
             "timings": self.timings,
+            "datastore": self.datastore,
         }
 
     @classmethod
@@ -125,6 +166,9 @@ class ClusterInfo:
         procs = data["processes"]
         hosts = data["edge_host_nodes"]
         timings = data.get("timings", {})
+        datastore = data.get("datastore", "etcd")  # written before kine was a choice: etcd
+        if datastore not in ("etcd", "kine"):
+            raise TypeError(f"malformed devcluster state: datastore {datastore!r}")
         if not (isinstance(ports, dict) and isinstance(bins, dict) and isinstance(timings, dict)):
             raise TypeError("malformed devcluster state: ports, binaries, timings")
         if not (isinstance(procs, list) and isinstance(hosts, list)):
@@ -137,6 +181,7 @@ class ClusterInfo:
             edge_host_nodes=tuple(str(h) for h in hosts),
             started_in_seconds=float(str(data["started_in_seconds"])),
             timings={str(k): float(v) for k, v in timings.items()},
+            datastore="kine" if datastore == "kine" else "etcd",
         )
 
 
@@ -183,15 +228,29 @@ class DevCluster:
 
     # -- up ---------------------------------------------------------------------------------
 
+    @property
+    def datastore(self) -> Datastore:
+        return self.settings.datastore
+
     def ensure_binaries(self) -> dict[str, Path]:
-        tools = (kubernetes_tool(), etcd_tool(), kwok_tool(), helm_tool())
+        tools = (kubernetes_tool(), datastore_tool(self.datastore), kwok_tool(), helm_tool())
         return binaries.ensure(tools, self.settings, self.progress)
 
     def up(self, edge_hosts: list[str] | None = None) -> ClusterInfo:
         existing = self.info()
         if existing is not None:
-            if all(processes.is_running(p) for p in existing.processes) and self.healthy(existing):
-                self.progress(f"control plane already running at {existing.server}")
+            running = all(processes.is_running(p) for p in existing.processes)
+            if running and self.healthy(existing):
+                if existing.datastore != self.datastore:
+                    raise DevClusterError(
+                        f"a control plane on {existing.datastore} is already running in "
+                        f"{self.state_dir}, not one on {self.datastore}: stop it first "
+                        f"(mec-orchestrator devcluster down), or start the {self.datastore} one "
+                        "in another state directory (MEC_DEVCLUSTER_STATE_DIR)"
+                    )
+                self.progress(
+                    f"control plane ({existing.datastore}) already running at {existing.server}"
+                )
                 return existing
             self.progress("found a stopped or unhealthy control plane: replacing it")
             self.down()
@@ -206,12 +265,15 @@ class DevCluster:
         keys = pki.generate(self.state_dir / "pki", server)
         shutil.copyfile(keys.kubeconfig(pki.ADMIN), self.state_dir / "kubeconfig")
         records: list[processes.ProcessRecord] = []
-        info = ClusterInfo(self.state_dir, ports, bins, (), (), 0.0, timings)
+        info = ClusterInfo(
+            self.state_dir, ports, bins, (), (), 0.0, timings, datastore=self.datastore
+        )
         try:
-            records.append(self._start("etcd", self._etcd_argv(bins, ports)))
+            store = self.datastore
+            records.append(self._start(store, self._datastore_argv(bins, ports)))
             self._save(info, records)
-            self._wait(lambda: self._etcd_healthy(info), "etcd", records[-1])
-            timings["etcd"] = time.monotonic() - started
+            self._wait(partial(self._component_healthy, info, store), store, records[-1])
+            timings[store] = time.monotonic() - started
             records.append(self._start("kube-apiserver", self._apiserver_argv(bins, ports, keys)))
             self._save(info, records)
             self._wait(lambda: self._apiserver_ready(info), "kube-apiserver", records[-1])
@@ -257,16 +319,45 @@ class DevCluster:
             tuple(names),
             time.monotonic() - started,
             timings,
+            datastore=self.datastore,
         )
         self.state_file.write_text(json.dumps(info.to_json(), indent=2))
-        self.progress(f"control plane ready at {info.server} in {info.started_in_seconds:.1f} s")
+        self.progress(
+            f"control plane ({self.datastore}) ready at {info.server}"
+            f" in {info.started_in_seconds:.1f} s"
+        )
         return info
 
     def _save(self, info: ClusterInfo, records: list[processes.ProcessRecord]) -> None:
-        snapshot = ClusterInfo(
-            info.state_dir, info.ports, info.binaries, tuple(records), (), 0.0, info.timings
-        )
+        snapshot = replace(info, processes=tuple(records), edge_host_nodes=(), started_in_seconds=0)
         self.state_file.write_text(json.dumps(snapshot.to_json(), indent=2))
+
+    def restart(self, *names: str) -> ClusterInfo:
+        """Stop the named components and start them again with the same ports and data.
+
+        They are stopped last named first, started in order with their recorded command lines,
+        and each is waited for until healthy.
+
+        E.g. `restart("kine", "kube-apiserver")`: what survives lives in kine's SQLite file.
+        """
+        info = self.info()
+        if info is None:
+            raise DevClusterError(f"no control plane is running in {self.state_dir}")
+        by_name = {record.name: record for record in info.processes}
+        unknown = [name for name in names if name not in by_name]
+        if unknown:
+            raise DevClusterError(
+                f"no component {', '.join(unknown)} in this cluster (it has: {', '.join(by_name)})"
+            )
+        for name in reversed(names):
+            processes.stop(by_name[name])
+        for name in names:
+            old = by_name[name]
+            by_name[name] = self._start(name, list(old.argv))
+            info = replace(info, processes=tuple(by_name.values()))
+            self.state_file.write_text(json.dumps(info.to_json(), indent=2))
+            self._wait(partial(self._component_healthy, info, name), name, by_name[name])
+        return info
 
     def _start(self, name: str, argv: list[str]) -> processes.ProcessRecord:
         self.progress(f"starting {name}")
@@ -282,7 +373,7 @@ class DevCluster:
             try:
                 if check():
                     return
-            except (httpx.HTTPError, OSError, ValueError):
+            except (httpx.HTTPError, OSError, ValueError, grpc.RpcError):
                 pass
             time.sleep(0.1)
         raise DevClusterError(
@@ -292,6 +383,21 @@ class DevCluster:
         )
 
     # -- command lines ----------------------------------------------------------------------
+
+    def _datastore_argv(self, bins: dict[str, Path], ports: Ports) -> list[str]:
+        if self.datastore == "kine":
+            return self._kine_argv(bins, ports)
+        return self._etcd_argv(bins, ports)
+
+    def _kine_argv(self, bins: dict[str, Path], ports: Ports) -> list[str]:
+        database = self.state_dir / "kine" / "state.db"
+        database.parent.mkdir(parents=True, exist_ok=True)
+        return [
+            str(bins["kine"]),
+            f"--listen-address=127.0.0.1:{ports.etcd_client}",
+            f"--endpoint=sqlite://{database}?{KINE_SQLITE_PARAMS}",
+            "--metrics-bind-address=0",  # no metrics server (its default is :8080, all hosts)
+        ]
 
     def _etcd_argv(self, bins: dict[str, Path], ports: Ports) -> list[str]:
         client = f"http://127.0.0.1:{ports.etcd_client}"
@@ -387,6 +493,14 @@ class DevCluster:
 
     # -- health -----------------------------------------------------------------------------
 
+    def _kine_healthy(self, info: ClusterInfo) -> bool:
+        """Whether kine answers SERVING to a gRPC health check on its etcd API port."""
+        with grpc.insecure_channel(f"127.0.0.1:{info.ports.etcd_client}") as channel:
+            answer = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=2.0
+            )
+        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+
     def _etcd_healthy(self, info: ClusterInfo) -> bool:
         answer = httpx.get(f"{info.etcd_url}/health", timeout=2.0)
         return answer.status_code == 200 and answer.json().get("health") == "true"
@@ -404,6 +518,8 @@ class DevCluster:
             url = f"http://127.0.0.1:{info.ports.kwok}/healthz"
         elif name == "etcd":
             return self._etcd_healthy(info)
+        elif name == "kine":
+            return self._kine_healthy(info)
         elif name == "kube-apiserver":
             return self._apiserver_ready(info)
         else:
@@ -419,14 +535,16 @@ class DevCluster:
                 continue
             try:
                 ok = self._component_healthy(info, record.name)
-            except (httpx.HTTPError, OSError):
+            except (httpx.HTTPError, OSError, grpc.RpcError):
                 ok = False
             report[record.name] = "healthy" if ok else "unhealthy"
         return report
 
     def healthy(self, info: ClusterInfo) -> bool:
         report = self.component_health(info)
-        return set(report) == set(COMPONENTS) and all(v == "healthy" for v in report.values())
+        return set(report) == set(components(info.datastore)) and all(
+            v == "healthy" for v in report.values()
+        )
 
     # -- down -------------------------------------------------------------------------------
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal, get_args
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Datastore = Literal["etcd", "kine"]
+DATASTORES: tuple[Datastore, ...] = get_args(Datastore)
 
 
 def _default_cache_dir() -> Path:
@@ -34,6 +38,10 @@ class DevClusterSettings(BaseSettings):
     state_dir: Path = Field(
         default=Path(".devcluster"),
         description="Certificates, kubeconfig, etcd data, logs and PIDs of a running cluster.",
+    )
+    datastore: Datastore = Field(
+        default="etcd",
+        description="What stores the cluster's objects: etcd, or kine over SQLite (k3s's).",
     )
     edge_hosts: int = Field(
         default=3, ge=0, le=500, description="How many kwok nodes (edge hosts) `up` creates."

@@ -13,6 +13,7 @@ ETCD_VERSION = "v3.6.8"  # the version kubernetes v1.36.3 pins in build/dependen
 KWOK_VERSION = "v0.8.0"
 HELM_VERSION = "v3.22.0"
 BUF_VERSION = "v1.66.0"  # newer releases need module versions the proxy does not serve
+KINE_VERSION = "v0.17.5"  # k3s's datastore: the etcd API over SQLite
 
 
 def staging_version(kubernetes_version: str) -> str:
@@ -31,7 +32,15 @@ class GoTool:
     says that every local (``=> ./...`` or ``=> ../...``) replace in the upstream go.mod must be
     turned into a replace by the published module at ``replace_version`` — this is what makes
     ``k8s.io/kubernetes`` (staging modules) and etcd's server (sibling modules) buildable outside
-    their repositories.
+    their repositories. ``fork_replaces`` are the upstream go.mod's replaces by *another* module
+    (``module => "fork/module vX.Y.Z"``): Go ignores them in a dependency, so the wrapper repeats
+    them.
+
+    ``cgo`` builds with cgo (kine's SQLite driver is C); every other tool is built without, so
+    it runs wherever it was built. ``tags`` are Go build tags. An empty ``version_flag`` means
+    the binary cannot tell its version: only the cache (keyed by version) is trusted for it.
+    ``module_files`` are files of the module's source copied into the cache beside the
+    binaries (a Helm plugin's ``plugin.yaml``).
     """
 
     name: str
@@ -43,10 +52,18 @@ class GoTool:
     replace_from_gomod: bool = False
     replace_version: str = ""
     extra_replaces: dict[str, str] = field(default_factory=dict)
+    fork_replaces: dict[str, str] = field(default_factory=dict)
+    cgo: bool = False
+    tags: tuple[str, ...] = ()
+    module_files: tuple[str, ...] = ()
     version_flag_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def version_flag_for(self, binary: str) -> tuple[str, ...]:
         return self.version_flag_overrides.get(binary, self.version_flag)
+
+    @property
+    def reports_version(self) -> bool:
+        return bool(self.version_flag)
 
     @property
     def binaries(self) -> tuple[str, ...]:
@@ -138,5 +155,34 @@ def buf_tool(version: str = BUF_VERSION) -> GoTool:
     )
 
 
+def kine_tool(version: str = KINE_VERSION) -> GoTool:
+    """kine, the datastore of k3s: an etcd v3 API server kube-apiserver talks to, over SQLite.
+
+    Its SQLite driver (github.com/mattn/go-sqlite3) is C, hence cgo; without cgo kine falls
+    back to a driver that refuses to start.
+    """
+    return GoTool(
+        name="kine",
+        module="github.com/k3s-io/kine",
+        version=version,
+        packages={"kine": "github.com/k3s-io/kine"},
+        version_flag=("--version",),
+        ldflags=(
+            f"-X github.com/k3s-io/kine/pkg/version.Version={version}",
+            "-X github.com/k3s-io/kine/pkg/version.GitCommit=release",
+            "-s",
+            "-w",
+        ),
+        cgo=True,
+    )
+
+
 def default_tools() -> tuple[GoTool, ...]:
-    return (kubernetes_tool(), etcd_tool(), kwok_tool(), helm_tool(), buf_tool())
+    return (
+        kubernetes_tool(),
+        etcd_tool(),
+        kwok_tool(),
+        helm_tool(),
+        buf_tool(),
+        kine_tool(),
+    )
