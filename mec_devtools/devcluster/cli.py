@@ -6,16 +6,21 @@ import json
 import shlex
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import click
 
-from mec_devtools.devcluster import binaries
+from mec_devtools.devcluster import binaries, helm_plugins, schemas
 from mec_devtools.devcluster.cluster import DevCluster
 from mec_devtools.devcluster.errors import DevClusterError
 from mec_devtools.devcluster.nodes import default_names
 from mec_devtools.devcluster.settings import DATASTORES, DevClusterSettings
 from mec_devtools.devcluster.versions import default_tools
+
+# `devcluster path` names that are directories rather than binaries.
+HELM_PLUGINS = "helm-plugins"
+KUBERNETES_SCHEMAS = "kubernetes-schemas"
 
 
 def _progress(message: str) -> None:
@@ -52,10 +57,15 @@ def devcluster() -> None:
 
 @devcluster.command()
 def build() -> None:
-    """Build (once) and cache every binary the control plane and the tests need."""
+    """Build (once) and cache every binary the control plane and the tests need.
+
+    Also lays out the helm-unittest plugin (HELM_PLUGINS) and kubeconform's offline schemas.
+    """
     settings = DevClusterSettings()
     try:
         paths = binaries.ensure(default_tools(), settings, _progress)
+        paths[HELM_PLUGINS] = helm_plugins.ensure_helm_plugins(settings, _progress)
+        paths[KUBERNETES_SCHEMAS] = schemas.ensure_schemas(settings)
     except DevClusterError as error:
         raise click.ClickException(str(error)) from error
     for name, path in sorted(paths.items()):
@@ -132,7 +142,11 @@ def status(as_json: bool) -> None:
 
 @devcluster.command()
 def env() -> None:
-    """Print shell exports for kubectl/helm: eval "$(mec-orchestrator devcluster env)"."""
+    """Print shell exports for kubectl/helm: eval "$(mec-orchestrator devcluster env)".
+
+    HELM_PLUGINS points at the project's own plugin directory (helm-unittest), so
+    `helm unittest` works and the user's plugins are left alone.
+    """
     cluster = _cluster()
     info = cluster.info()
     if info is None:
@@ -142,6 +156,10 @@ def env() -> None:
         )
     values = info.env()
     path = values.pop("MEC_DEVCLUSTER_PATH")
+    try:
+        values["HELM_PLUGINS"] = str(helm_plugins.ensure_helm_plugins(cluster.settings, _progress))
+    except DevClusterError as error:
+        raise click.ClickException(str(error)) from error
     for key, value in values.items():
         click.echo(f"export {key}={shlex.quote(value)}")
     click.echo(f'export PATH="{path}:$PATH"')
@@ -150,8 +168,22 @@ def env() -> None:
 @devcluster.command()
 @click.argument("binary")
 def path(binary: str) -> None:
-    """Print the path of one cached binary (building it if needed), e.g. `path kubectl`."""
+    """Print the path of one cached binary (building it if needed), e.g. `path kubectl`.
+
+    Two names are directories: `helm-plugins` (for HELM_PLUGINS: helm-unittest) and
+    `kubernetes-schemas` (for kubeconform's -schema-location, offline).
+    """
     settings = DevClusterSettings()
+    directories = {
+        HELM_PLUGINS: partial(helm_plugins.ensure_helm_plugins, settings, _progress),
+        KUBERNETES_SCHEMAS: partial(schemas.ensure_schemas, settings),
+    }
+    if binary in directories:
+        try:
+            click.echo(str(directories[binary]()))
+        except DevClusterError as error:
+            raise click.ClickException(str(error)) from error
+        return
     for tool in default_tools():
         if binary in tool.binaries:
             try:
@@ -160,5 +192,5 @@ def path(binary: str) -> None:
                 raise click.ClickException(str(error)) from error
             click.echo(str(paths[binary]))
             return
-    known = ", ".join(b for t in default_tools() for b in t.binaries)
+    known = ", ".join([*(b for t in default_tools() for b in t.binaries), *directories])
     raise click.ClickException(f"unknown binary {binary!r}; known: {known}")

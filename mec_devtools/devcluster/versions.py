@@ -14,6 +14,9 @@ KWOK_VERSION = "v0.8.0"
 HELM_VERSION = "v3.22.0"
 BUF_VERSION = "v1.66.0"  # newer releases need module versions the proxy does not serve
 KINE_VERSION = "v0.17.5"  # k3s's datastore: the etcd API over SQLite
+KUBECONFORM_VERSION = "v0.8.0"
+KUBE_SCORE_VERSION = "v1.20.0"
+HELM_UNITTEST_VERSION = "v1.1.2"
 
 
 def staging_version(kubernetes_version: str) -> str:
@@ -177,6 +180,60 @@ def kine_tool(version: str = KINE_VERSION) -> GoTool:
     )
 
 
+def kubeconform_tool(version: str = KUBECONFORM_VERSION) -> GoTool:
+    """Validates manifests against the Kubernetes JSON schemas (the chart's gate; offline)."""
+    return GoTool(
+        name="kubeconform",
+        module="github.com/yannh/kubeconform",
+        version=version,
+        packages={"kubeconform": "github.com/yannh/kubeconform/cmd/kubeconform"},
+        version_flag=("-v",),
+        ldflags=(f"-X main.version={version}", "-s", "-w"),
+    )
+
+
+def kube_score_tool(version: str = KUBE_SCORE_VERSION) -> GoTool:
+    """Static analysis of manifests for reliability and security (the chart's gate)."""
+    return GoTool(
+        name="kube-score",
+        module="github.com/zegl/kube-score",
+        version=version,
+        packages={"kube-score": "github.com/zegl/kube-score/cmd/kube-score"},
+        version_flag=("version",),
+        ldflags=(f"-X main.version={version.lstrip('v')}", "-s", "-w"),
+    )
+
+
+def helm_unittest_tool(version: str = HELM_UNITTEST_VERSION) -> GoTool:
+    """The `helm unittest` plugin's binary (`untt`); see helm_plugins.py for the plugin.
+
+    `untt` has no flag that prints its version, so only the version-keyed cache is trusted.
+    """
+    return GoTool(
+        name="helm-unittest",
+        module="github.com/helm-unittest/helm-unittest",
+        version=version,
+        packages={"untt": "github.com/helm-unittest/helm-unittest/cmd/helm-unittest"},
+        version_flag=(),
+        ldflags=(
+            "-X github.com/helm-unittest/helm-unittest/internal/build.version="
+            + version.lstrip("v"),
+            "-s",
+            "-w",
+        ),
+        module_files=("plugin.yaml",),
+        # upstream go.mod: replace github.com/vmware-labs/yaml-jsonpath v0.3.2 => ... v0.4.0
+        fork_replaces={
+            "github.com/vmware-labs/yaml-jsonpath": "github.com/helm-unittest/yaml-jsonpath v0.4.0"
+        },
+    )
+
+
+def chart_gate_tools() -> tuple[GoTool, ...]:
+    """The Helm chart's quality gates: schema validation, static analysis, unit tests."""
+    return (kubeconform_tool(), kube_score_tool(), helm_unittest_tool())
+
+
 def default_tools() -> tuple[GoTool, ...]:
     return (
         kubernetes_tool(),
@@ -185,4 +242,5 @@ def default_tools() -> tuple[GoTool, ...]:
         helm_tool(),
         buf_tool(),
         kine_tool(),
+        *chart_gate_tools(),
     )

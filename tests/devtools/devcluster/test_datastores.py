@@ -188,6 +188,7 @@ def test_kine_cluster_up_restart_keeps_objects_down_leaves_nothing(kine_state_di
     assert set(status["components"].values()) == {"healthy"}
     env = _cli(kine_state_dir, "env").stdout
     assert f"export KUBECONFIG={kine_state_dir.resolve() / 'kubeconfig'}" in env
+    assert "export HELM_PLUGINS=" in env
 
     _kubectl(info, "create", "configmap", "survivor", "--from-literal=kept=yes")
     restarted = DevCluster(DevClusterSettings(state_dir=kine_state_dir)).restart(
