@@ -30,6 +30,7 @@ from mec_devtools.runtime.pod_status import (
 )
 from mec_devtools.runtime.probes import ProbeSpec, ReadinessTracker, probe_once
 from mec_devtools.runtime.processes import ContainerProcess, exit_code, start_process
+from mec_devtools.runtime.sandbox import SandboxError, SandboxPlan
 from mec_devtools.sim.network import Network, Node
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class PodContext:
     log_path: Path
     restart_policy: str
     max_backoff_s: float
+    sandbox_env: Mapping[str, str] | None = None  # with a sandbox: what every container gets
 
 
 def backoff_delay(failures: int, cap_s: float) -> float:
@@ -66,10 +68,16 @@ def should_restart(restart_policy: str, code: int) -> bool:
 
 class ContainerRunner:
     def __init__(
-        self, spec: Mapping[str, Any], context: PodContext, on_change: Callable[[], None]
+        self,
+        spec: Mapping[str, Any],
+        context: PodContext,
+        on_change: Callable[[], None],
+        *,
+        sandbox: SandboxPlan | SandboxError | None = None,
     ) -> None:
         self.spec = spec
         self.context = context
+        self.sandbox = sandbox
         self._on_change = on_change
         name = spec.get("name")
         image = spec.get("image")
@@ -97,6 +105,9 @@ class ContainerRunner:
     def _command(self) -> tuple[list[str], dict[str, str]] | None:
         """The argv and environment, or None after marking the container waiting with why."""
         ctx = self.context
+        if isinstance(self.sandbox, SandboxError):
+            self._wait("CreateContainerConfigError", str(self.sandbox))
+            return None
         try:
             own = container_env(self.spec, ctx.pod, pod_ip=ctx.pod_ip, host_ip=ctx.node.ip)
             argv = container_argv(self.spec, own)
@@ -121,9 +132,13 @@ class ContainerRunner:
             "PATH": path,
             "PYTHONUNBUFFERED": "1",
             "HOSTNAME": str(metadata.get("name", "")),
+            **(ctx.sandbox_env or {}),
             **own,
         }
-        return [executable, *argv[1:]], env
+        command = [executable, *argv[1:]]
+        if isinstance(self.sandbox, SandboxPlan):
+            command = self.sandbox.wrap(command)
+        return command, env
 
     async def run(self) -> None:
         """Start the container and keep it going per the restart policy.
@@ -140,7 +155,12 @@ class ContainerRunner:
             header = f"{self.view.name} start {self.view.restart_count}: {' '.join(argv)}"
             starting = asyncio.ensure_future(
                 asyncio.to_thread(
-                    partial(start_process, log_path=ctx.log_path, header=header),
+                    partial(
+                        start_process,
+                        log_path=ctx.log_path,
+                        header=header,
+                        cwd=Path("/") if self.sandbox is not None else None,
+                    ),
                     ctx.network,
                     ctx.node,
                     argv,

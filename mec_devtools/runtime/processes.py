@@ -89,6 +89,7 @@ def start_process(
     *,
     log_path: Path,
     header: str,
+    cwd: Path | None = None,
 ) -> ContainerProcess:
     """Start argv in the node's namespace, output appended to log_path after a header line."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +103,6 @@ def start_process(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=str(log_path.parent),
+            cwd=str(cwd if cwd is not None else log_path.parent),
         )
     return ContainerProcess(proc)

@@ -21,13 +21,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from mec_devtools.runtime import service_account
+from mec_devtools.runtime.api_forward import ApiForwarder
+from mec_devtools.runtime.cluster_names import ClusterNames
 from mec_devtools.runtime.containers import ContainerRunner, PodContext
 from mec_devtools.runtime.images import containers_of, is_project_pod
 from mec_devtools.runtime.pod_status import pod_status, timestamp
+from mec_devtools.runtime.sandbox import SandboxError, SandboxPlan, plan_container
 from mec_devtools.sim.network import Network, Node
 
 log = logging.getLogger(__name__)
@@ -44,6 +49,25 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 def _uid(pod: Mapping[str, Any]) -> str | None:
     uid = (pod.get("metadata") or {}).get("uid")
     return uid if isinstance(uid, str) and uid else None
+
+
+def _prepare_dirs(
+    pod_dir: Path, volumes: list[str], files: Mapping[str, Mapping[str, str]], targets: list[str]
+) -> None:
+    """The pod's volume directories (with a configMap's files) and the mount points."""
+    for name in volumes:
+        directory = pod_dir / "volumes" / name
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o777)  # as the kubelet makes an emptyDir
+        for key, value in files.get(name, {}).items():
+            (directory / key).write_text(value)
+    for target in targets:
+        if not Path(target).exists():
+            Path(target).mkdir(parents=True, exist_ok=True)
+
+
+def _read_bytes(path: str | None) -> bytes:
+    return Path(path).read_bytes() if path else b""
 
 
 class PodWorker:
@@ -107,6 +131,7 @@ class PodWorker:
                             self.address = await adding  # added anyway: `_end` removes it
                         raise
                     pod_ip = str(self.address)
+                sandboxes = await self._sandboxes()
                 context = PodContext(
                     network=self.runtime.network,
                     node=self.node,
@@ -115,9 +140,13 @@ class PodWorker:
                     log_path=self.runtime.log_path(self.namespace, self.name),
                     restart_policy=str(spec.get("restartPolicy") or "Always"),
                     max_backoff_s=self.runtime.max_backoff_s,
+                    sandbox_env=self.runtime.sandbox_env if sandboxes else None,
                 )
                 self.runners = [
-                    ContainerRunner(c, context, self._changed) for c in containers_of(self.pod)
+                    ContainerRunner(
+                        c, context, self._changed, sandbox=sandboxes[i] if sandboxes else None
+                    )
+                    for i, c in enumerate(containers_of(self.pod))
                 ]
                 self._dirty = True
                 runner_tasks = [asyncio.create_task(r.run()) for r in self.runners]
@@ -140,6 +169,51 @@ class PodWorker:
                 task.cancel()
             await asyncio.gather(*runner_tasks, return_exceptions=True)
             await self._end(STOP_GRACE_S)
+
+    async def _sandboxes(self) -> list[SandboxPlan | SandboxError] | None:
+        """Each container's sandbox (volumes, identity, names made ready), None without."""
+        runtime = self.runtime
+        if not runtime.sandbox:
+            return None
+        pod_dir = runtime.log_dir / "pods" / f"{_UNSAFE.sub('_', self.namespace)}_{self.uid}"
+        account_dir = pod_dir / "serviceaccount"
+        plans: list[SandboxPlan | SandboxError] = []
+        try:
+            if service_account.wants_token(self.pod):
+                await service_account.project(runtime.api, self.pod, account_dir, runtime.ca_pem)
+            for container in containers_of(self.pod):
+                plans.append(
+                    plan_container(
+                        self.pod,
+                        container,
+                        pod_dir=str(pod_dir),
+                        service_account_dir=(
+                            str(account_dir) if service_account.wants_token(self.pod) else None
+                        ),
+                        hosts_file=str(runtime.hosts_file),
+                    )
+                )
+            await self._make_volumes(pod_dir, plans)
+        except SandboxError as error:
+            return [error for _ in containers_of(self.pod)]
+        except ApiException as error:
+            problem = SandboxError(f"cannot prepare the pod: HTTP {error.status} {error.reason}")
+            return [problem for _ in containers_of(self.pod)]
+        return plans
+
+    async def _make_volumes(self, pod_dir: Path, plans: list[SandboxPlan | SandboxError]) -> None:
+        """EmptyDir volumes as world-writable directories, configMap volumes as files."""
+        spec = self.pod.get("spec") or {}
+        files: dict[str, dict[str, str]] = {}
+        for volume in spec.get("volumes") or []:
+            source = volume.get("configMap")
+            if isinstance(source, Mapping):
+                files[str(volume["name"])] = await self.runtime.config_map(
+                    self.namespace, str(source.get("name"))
+                )
+        names = [str(volume["name"]) for volume in spec.get("volumes") or []]
+        targets = [t for p in plans if isinstance(p, SandboxPlan) for t in p.mount_targets]
+        _prepare_dirs(pod_dir, names, files, targets)
 
     async def _follow(self) -> None:
         """Write status as it changes until the pod is deleted."""
@@ -225,7 +299,14 @@ class EmulatedRuntime:
         max_grace_s: float = DEFAULT_MAX_GRACE_S,
         max_backoff_s: float = DEFAULT_MAX_BACKOFF_S,
         watch_timeout_s: int = WATCH_TIMEOUT_S,
+        sandbox: bool = False,
     ) -> None:
+        """Set up; nothing runs until `start`.
+
+        sandbox: run each pod in a sandbox (sandbox.py): its volumes, its ServiceAccount
+        token, the cluster's names, its securityContext's user, no capabilities, and the API
+        server at 127.0.0.1 in its namespace.
+        """
         if (kubeconfig is None) == (api is None):
             raise ValueError("give exactly one of kubeconfig and api")
         self.network = network
@@ -240,6 +321,12 @@ class EmulatedRuntime:
         self._workers: dict[str, PodWorker] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._started = False
+        self.sandbox = sandbox
+        self.hosts_file = self.log_dir / "cluster-hosts"
+        self.ca_pem = b""
+        self.sandbox_env: dict[str, str] = {}
+        self._forwarder: ApiForwarder | None = None
+        self._names: ClusterNames | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
     async def __aenter__(self) -> EmulatedRuntime:
@@ -268,6 +355,8 @@ class EmulatedRuntime:
             self._api = self._own_api
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
+            if self.sandbox:
+                await self._start_sandboxes()
             version = await self._relist()  # errors here are the caller's (wrong kubeconfig)
         except BaseException:
             await self.stop()
@@ -289,11 +378,43 @@ class EmulatedRuntime:
         await asyncio.gather(
             *(w.task for w in workers if w.task is not None), return_exceptions=True
         )
+        if self._names is not None:
+            await self._names.stop()
+            self._names = None
+        if self._forwarder is not None:
+            await self._forwarder.close()
+            self._forwarder = None
         if self._own_api is not None:
             await self._own_api.close()
             self._own_api = None
             self._api = None
         self._started = False
+
+    async def _start_sandboxes(self) -> None:
+        """The API server reachable in every node's namespace, the cluster's names, the CA."""
+        configuration = self.api.configuration
+        server = urlsplit(str(configuration.host))
+        if server.hostname is None or server.port is None:
+            raise ValueError(f"the API server's address has no host:port: {configuration.host}")
+        ca_file = configuration.ssl_ca_cert
+        self.ca_pem = _read_bytes(ca_file)
+        self._forwarder = ApiForwarder(server.hostname, server.port)
+        for node in self.nodes.values():
+            await self._forwarder.add(node.namespace)
+        self.sandbox_env = {
+            "KUBERNETES_SERVICE_HOST": server.hostname,
+            "KUBERNETES_SERVICE_PORT": str(server.port),
+            "KUBERNETES_SERVICE_PORT_HTTPS": str(server.port),
+            "HOME": "/",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        self._names = ClusterNames(self.api, self.hosts_file)
+        await self._names.start()
+
+    async def config_map(self, namespace: str, name: str) -> dict[str, str]:
+        """A ConfigMap's data (for a configMap volume)."""
+        found = await client.CoreV1Api(self.api).read_namespaced_config_map(name, namespace)
+        return dict(found.data or {})
 
     # -- look-ups for tests and tools ---------------------------------------------------
     def log_path(self, namespace: str, name: str) -> Path:
