@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 RENEW_AT = 2 / 3
 """The fraction of a certificate's lifetime after which it is renewed."""
+MIN_RENEWAL_DELAY_S = 60.0
+"""Never renew sooner than this after the last certificate (one born due is not renewed in a
+loop: a signer that issues too-short certificates gets one request a minute)."""
 
 
 def tls_files(state_dir: Path) -> TlsFiles:
@@ -195,6 +198,7 @@ async def run_bootstrapped(
     source: CertificateSource,
     run_agent: RunAgent,
     stop: asyncio.Event | None = None,
+    min_renewal_delay_s: float = MIN_RENEWAL_DELAY_S,
 ) -> None:
     """Run the agent on a bootstrapped certificate, renewing it (and restarting) when due."""
     stop = stop or asyncio.Event()
@@ -204,7 +208,7 @@ async def run_bootstrapped(
         agent = asyncio.create_task(run_agent(with_files(settings, obtained.files), agent_stop))
         stopping = asyncio.create_task(stop.wait())
         delay = (obtained.renew_at - dt.datetime.now(dt.UTC)).total_seconds()
-        due = asyncio.create_task(asyncio.sleep(max(0.0, delay)))
+        due = asyncio.create_task(asyncio.sleep(max(min_renewal_delay_s, delay)))
         done, _ = await asyncio.wait({agent, stopping, due}, return_when=asyncio.FIRST_COMPLETED)
         for task in (stopping, due):
             task.cancel()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import time
 from pathlib import Path
@@ -40,8 +41,21 @@ REQUIRED_RULES: tuple[PolicyRule, ...] = (
 namespace). The chart may narrow the ConfigMap rule to its name (resourceNames)."""
 
 
-class CertificateRefusedError(RuntimeError):
+class BootstrapError(RuntimeError):
+    """The certificate could not be bootstrapped; the message says what and why."""
+
+
+class CertificateRefusedError(BootstrapError):
     """The request was denied or failed: the condition's reason and message say why."""
+
+
+def _refused(what: str, error: ApiException) -> BootstrapError:
+    body = error.body.decode() if isinstance(error.body, bytes) else str(error.body or "")
+    try:
+        message = str(json.loads(body).get("message", body))
+    except ValueError:
+        message = body
+    return BootstrapError(f"{what}: the API server answered {error.status}: {message}")
 
 
 class KubeCertificates:
@@ -71,9 +85,12 @@ class KubeCertificates:
 
     async def read_ca_bundle(self, configmap: str) -> bytes:
         """The CA certificate(s) the orchestrator published (PEM)."""
-        found = await client.CoreV1Api(self.api).read_namespaced_config_map(
-            configmap, self.namespace
-        )
+        try:
+            found = await client.CoreV1Api(self.api).read_namespaced_config_map(
+                configmap, self.namespace
+            )
+        except ApiException as error:
+            raise _refused(f"reading ConfigMap {self.namespace}/{configmap}", error) from None
         bundle = (found.data or {}).get(CA_BUNDLE_KEY)
         if not bundle:
             raise ValueError(f"ConfigMap {self.namespace}/{configmap} has no {CA_BUNDLE_KEY}")
@@ -95,7 +112,12 @@ class KubeCertificates:
                 expiration_seconds=expiration_seconds,
             ),
         )
-        created = await client.CertificatesV1Api(self.api).create_certificate_signing_request(body)
+        try:
+            created = await client.CertificatesV1Api(self.api).create_certificate_signing_request(
+                body
+            )
+        except ApiException as error:
+            raise _refused("creating a CertificateSigningRequest", error) from None
         return str(created.metadata.name)
 
     async def wait_for_certificate(

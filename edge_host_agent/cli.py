@@ -152,11 +152,13 @@ def run(log_level: str, access_points: tuple[str, ...], **flags: Any) -> None:
 async def _run_bootstrapped(settings: AgentSettings) -> None:
     from edge_host_agent.agent import run_agent
     from edge_host_agent.bootstrap import run_bootstrapped
-    from edge_host_agent.bootstrap_kube import KubeCertificates
+    from edge_host_agent.bootstrap_kube import BootstrapError, KubeCertificates
 
     source = await KubeCertificates.connect(settings.kubeconfig, settings.ca_namespace)
     try:
         await run_bootstrapped(settings, source, run_agent)
+    except (BootstrapError, TimeoutError) as error:
+        raise click.ClickException(f"no certificate: {error}") from None
     finally:
         await source.close()
 
