@@ -5,7 +5,8 @@ certificates from one small CA. Keys are ECDSA P-256, so issuing takes milliseco
 start from fresh credentials. An agent's client certificate names its edge host twice: in the
 common name (for people reading logs) and in a SPIFFE ID URI SAN,
 `spiffe://mec.dev/edge-host/<host>`, which is what the orchestrator trusts (gRPC exposes it as
-the peer's `peer_spiffe_id`). Clusters mount these files from Secrets; `write_agent_pki` lays
+the peer's `peer_spiffe_id`). Clusters mount these files from Secrets or bootstrap them through
+the CSR API (docs/certificates.md: `sign_leaf` signs a request's key); `write_agent_pki` lays
 out a complete set for local runs and tests.
 """
 
