@@ -1,8 +1,8 @@
 """When a user moves to another host: pluggable policies, compared on the same traces."""
 
-from mec_orchestrator.decisions.mobility.headroom import HeadroomPolicy
 from mec_orchestrator.decisions.mobility.policies import (
     AlwaysNearest,
+    HeadroomPolicy,
     MobilityPolicy,
     MobilitySituation,
     MobilityVerdict,
