@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,7 +23,8 @@ from mec_devtools.sim.traces import (
     serving_cells,
     shipped_traces,
 )
-from mec_devtools.sim.traces.cache import DEMO, TINY
+from mec_devtools.sim.traces.__main__ import main as traces_command
+from mec_devtools.sim.traces.cache import DEMO, TINY, TraceSpec, sumo_traces
 from mec_devtools.sim.traces.frame import (
     CROSS_STREET_SPACING_M,
     to_grid,
@@ -252,3 +254,25 @@ def test_sumo_traces_are_deterministic_by_seed_with_realistic_speeds(tmp_path: P
     driving = _speeds(one, DeviceKind.VEHICLE)
     assert float(np.percentile(driving, 99)) < 40 / 3.6 * 1.25  # the CBD's 40 km/h limit
     assert float(driving.max()) > 5.0  # they do drive
+
+
+def test_sets_not_shipped_are_made_once_and_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    spec = TraceSpec(6, 60, seed=3)
+    made = sumo_traces(spec)
+    cached = list((tmp_path / "mec-orchestrator" / "traces").glob("hoddle-6-s3-60s-*.npz"))
+    assert len(cached) == 1
+    again = sumo_traces(spec)
+    assert np.array_equal(again.cells, made.cells)
+    assert np.allclose(again.x_m, made.x_m, atol=0.051)
+
+
+def test_the_command_makes_a_random_waypoint_set(tmp_path: Path) -> None:
+    out = tmp_path / "rwp.npz"
+    args = ["make", "--model", "random-waypoint", "--devices", "7", "--minutes", "2"]
+    result = CliRunner().invoke(traces_command, [*args, "--seed", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    made = load_traces(out)
+    assert (made.devices, made.samples, made.meta["generator"]) == (7, 120, "random-waypoint")
