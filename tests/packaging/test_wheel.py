@@ -40,6 +40,7 @@ DEMO_DATA = (
     "mec_devtools/data/examples/edgehosts.yaml",
 )
 EXTRAS_ONLY = ("matplotlib", "numpy", "scipy")
+LIVE_VIEW_PAGE = ("index.html", "live.css", "live.js")
 
 pytestmark = pytest.mark.timeout(900)  # a cold pip cache downloads every dependency
 
@@ -118,6 +119,17 @@ def test_the_wheel_carries_the_demo_data(installed: Installed) -> None:
     for name in DEMO_DATA:
         assert name in names
     assert "mec/__init__.py" in names  # the generated protobuf package, made by the build hook
+
+
+def test_the_wheel_carries_the_live_view_page(installed: Installed) -> None:
+    with zipfile.ZipFile(installed.wheel) as wheel:
+        names = set(wheel.namelist())
+    for name in LIVE_VIEW_PAGE:
+        assert f"mec_orchestrator/api/static/live/{name}" in names
+    probe = "from mec_orchestrator.api.routers.live import _assets; print(sorted(_assets()))"
+    result = installed.run("python", "-c", probe)  # found as package data once installed
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr(sorted(LIVE_VIEW_PAGE))
 
 
 def test_the_product_is_imported_from_the_new_environment(installed: Installed) -> None:
