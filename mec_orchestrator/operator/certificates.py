@@ -22,6 +22,7 @@ subject attribute other than the common name: approving is the approver's respon
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import logging
@@ -58,7 +59,7 @@ log = logging.getLogger(__name__)
 
 CA_COMMON_NAME = "mec-orchestrator-ca"
 ISSUED_REASON = "Issued"
-ATTEMPTS = 3  # a CSR changed under us (409) is read again and handled again
+ATTEMPTS = 4  # a CSR changed under us (409) or a busy API server: read again, handle again
 
 
 @dataclass(frozen=True)
@@ -162,8 +163,12 @@ def request_facts(csr: dict[str, Any]) -> RequestFacts:
         usages=tuple(str(usage) for usage in spec.get("usages") or ()),
     )
     try:
-        identity = read_request(base64.b64decode(spec.get("request", ""), validate=True))
-    except (MalformedRequestError, ValueError) as error:
+        pem = base64.b64decode(spec.get("request", ""), validate=True)
+    except ValueError as error:
+        return replace(facts, unreadable=f"spec.request is not base64 ({error})")
+    try:
+        identity = read_request(pem)
+    except MalformedRequestError as error:
         return replace(facts, unreadable=str(error))
     if identity.public_key is None:
         return replace(facts, unreadable="the request's key is not an EC P-256 key")
@@ -289,18 +294,24 @@ async def handle_once(api: ApiClient, signer: Signer, csr: dict[str, Any]) -> st
 
 
 async def handle(api: ApiClient, signer: Signer, csr: dict[str, Any]) -> str:
-    """`handle_once`, again from a fresh read when the CSR changed meanwhile (409)."""
-    for _ in range(ATTEMPTS - 1):
+    """`handle_once`, retried from a fresh read when the CSR changed (409) or the API is busy.
+
+    429 and 5xx answers are retried after 1, 2 and 4 s; other errors are raised.
+    """
+    for attempt in range(ATTEMPTS):
         try:
             return await handle_once(api, signer, csr)
         except ApiError as error:
-            if error.status != 409:
+            retriable = error.status in {409, 429} or error.status >= 500
+            if not retriable or attempt == ATTEMPTS - 1:
                 raise
+            if error.status != 409:
+                await asyncio.sleep(2**attempt)
         fresh = await kube_certificates.read_request(api, csr["metadata"]["name"])
         if fresh is None:
             return "gone"
         csr = fresh
-    return await handle_once(api, signer, csr)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 def register(registry: kopf.OperatorRegistry, state: OperatorState, signer: Signer) -> None:
