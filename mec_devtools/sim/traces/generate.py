@@ -150,6 +150,53 @@ def _fill_gaps(
     return values, never
 
 
+NETWORK_OPTIONS = ("--offset.disable-normalization", "--crossings.guess")
+"""Keep the grid's own metres (no shift to the origin); pedestrian crossings at junctions."""
+FCD_OPTIONS = (
+    "--fcd-output",
+    "fcd.csv",
+    "--output.format",
+    "csv",
+    "--fcd-output.attributes",
+    "x,y",
+    "--no-step-log",
+    "--duration-log.disable",
+)
+
+
+def _simulate(
+    home: Path,
+    directory: Path,
+    inputs: tuple[Path, Path, Path],
+    *,
+    seed: int,
+    step_s: float,
+    end_s: float,
+) -> None:
+    """netconvert, duarouter, sumo in directory: leaves fcd.csv (positions every step)."""
+    nodes, edges, demand = inputs
+    net, routes = "hoddle.net.xml", "routes.xml"
+    common = ("--seed", str(seed), "--no-warnings")
+    steps = (
+        ("netconvert", "-n", nodes.name, "-e", edges.name, "-o", net, *NETWORK_OPTIONS),
+        ("duarouter", "-n", net, "--route-files", demand.name, "-o", routes, "--ignore-errors"),
+        (
+            "sumo",
+            "-n",
+            net,
+            "-r",
+            routes,
+            "--step-length",
+            f"{step_s:g}",
+            "--end",
+            f"{end_s:g}",
+            *FCD_OPTIONS,
+        ),
+    )
+    for tool, *args in steps:
+        _run(home, tool, *args, *common, cwd=directory)
+
+
 def generate_sumo(
     devices: int,
     duration_s: int,
@@ -175,65 +222,10 @@ def generate_sumo(
         directory = work_dir or Path(scratch)
         directory.mkdir(parents=True, exist_ok=True)
         vehicle = kinds == DeviceKind.VEHICLE
-        nodes, edges, demand = hoddle.write_inputs(
+        inputs = hoddle.write_inputs(
             directory, start, offset, vehicle, duration_s=duration_s, rng=rng
         )
-        quiet = ("--no-warnings",)
-        _run(
-            home,
-            "netconvert",
-            "-n",
-            nodes.name,
-            "-e",
-            edges.name,
-            "-o",
-            "hoddle.net.xml",
-            "--offset.disable-normalization",
-            "--crossings.guess",
-            "--seed",
-            str(seed),
-            *quiet,
-            cwd=directory,
-        )
-        _run(
-            home,
-            "duarouter",
-            "-n",
-            "hoddle.net.xml",
-            "--route-files",
-            demand.name,
-            "-o",
-            "routes.xml",
-            "--seed",
-            str(seed),
-            "--ignore-errors",
-            *quiet,
-            cwd=directory,
-        )
-        _run(
-            home,
-            "sumo",
-            "-n",
-            "hoddle.net.xml",
-            "-r",
-            "routes.xml",
-            "--step-length",
-            f"{step_s:g}",
-            "--end",
-            f"{samples * step_s:g}",
-            "--fcd-output",
-            "fcd.csv",
-            "--output.format",
-            "csv",
-            "--fcd-output.attributes",
-            "x,y",
-            "--seed",
-            str(seed),
-            "--no-step-log",
-            "--duration-log.disable",
-            *quiet,
-            cwd=directory,
-        )
+        _simulate(home, directory, inputs, seed=seed, step_s=step_s, end_s=samples * step_s)
         x, y = _read_fcd(directory / "fcd.csv", devices, samples, step_s)
     x, never = _fill_gaps(x, sx)
     y, _ = _fill_gaps(y, sy)
