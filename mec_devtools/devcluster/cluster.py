@@ -193,7 +193,7 @@ def admin_ssl_context(info: ClusterInfo) -> ssl.SSLContext:
     return context
 
 
-def admin_client(info: ClusterInfo, timeout: float = 10.0) -> httpx.Client:
+def admin_client(info: ClusterInfo, timeout: float | None = 10.0) -> httpx.Client:
     """An HTTP client authenticated as cluster admin (for the devcluster's own few calls)."""
     return httpx.Client(base_url=info.server, verify=admin_ssl_context(info), timeout=timeout)
 
