@@ -195,6 +195,10 @@ class LiveFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self.close_streams()
+
+    def close_streams(self) -> None:
+        """End every client's stream now (browsers reconnect and resume from their last id)."""
         for client in self._clients:
             client.close()
         self._clients.clear()

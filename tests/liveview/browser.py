@@ -55,7 +55,7 @@ def serving(timeout_s: float = 30.0) -> Iterator[str]:
             process.wait()
 
 
-def drive(url: str, moves: list[dict[str, str]], timeout_s: float = 120.0) -> dict[str, Any]:
+def drive(url: str, moves: list[dict[str, Any]], timeout_s: float = 120.0) -> dict[str, Any]:
     """Load the page in chromium, make the moves, and return what the driver measured."""
     check_tools()
     with tempfile.TemporaryDirectory(prefix="live-view-chromium-") as profile:

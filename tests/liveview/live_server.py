@@ -7,7 +7,8 @@ with the live view's feed and router in the product's FastAPI app, served by uvi
 free port of 127.0.0.1 (printed as `LISTENING <port>`). Besides the product's routes it has
 one of its own: `POST /test/move?device=<address>&ap=<access point>` moves a device to a cell
 as the RNIS would say it, so the directory hands its users over (MecAssisted: prepare,
-transfer, commit) and the feed hears of it as in production.
+transfer, commit) and the feed hears of it as in production; `POST /test/drop-streams` ends
+every live stream, as a dropped client's would end.
 """
 
 from __future__ import annotations
@@ -81,6 +82,12 @@ async def serve() -> None:
                 for r in results
             ],
         }
+
+    @app.post("/test/drop-streams")
+    async def drop_streams() -> dict[str, int]:
+        streams = feed.clients
+        feed.close_streams()
+        return {"dropped": streams}
 
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)

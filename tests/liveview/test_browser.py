@@ -8,6 +8,8 @@ measures it (docs/benchmarks.md).
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.liveview.browser import drive, serving
 from tests.liveview.live_server import DEVICES
 
@@ -32,3 +34,17 @@ def test_the_page_shows_the_hosts_and_draws_a_handover_as_it_happens() -> None:
             f"after it completed (drawn {move['drawn_after_answer_ms']} ms after the move's "
             f"answer); page loaded in {result['load_ms']} ms"
         )
+
+
+def test_a_page_whose_stream_ended_catches_up_from_its_last_event() -> None:
+    # The page's stream ends, and a user is moved while the page is away.
+    moves: list[dict[str, Any]] = [{"drop": True}, {"device": DEVICES[1], "ap": "ap2"}]
+    with serving() as url:
+        result = drive(url, moves)
+    assert result["errors"] == []
+    dropped, move = result["moves"]
+    assert dropped == {"drop": True}
+    assert move["outcome"] == ["moved"]
+    assert move["arrow_state"] == "completed"
+    assert result["snapshots"] == 1  # it resumed with Last-Event-ID: the batches it missed
+    print(f"caught up {move['drawn_after_answer_ms']} ms after the move (reconnect after 1 s)")

@@ -38,6 +38,12 @@ async function main() {
 
     const counter = 'tr[data-app="city/ar"] td[data-counter="handovers"]';
     for (const move of moves) {
+      if (move.drop) {  // end the page's stream; the move after this one is made while it is away
+        await fetch(`${base}/test/drop-streams`, { method: "POST" });
+        await page.waitForSelector('#status[data-status="reconnecting"]', { timeout: 10000 });
+        result.moves.push({ drop: true });
+        continue;
+      }
       const before = Number(await page.textContent(counter));
       const posted = Date.now();
       const answer = await fetch(
@@ -73,6 +79,8 @@ async function main() {
         post_ms: answered - posted, drawn_after_answer_ms: drawn - answered,
       });
     }
+    result.snapshots = await page.evaluate(() => window.liveView.snapshots);
+    result.batches = await page.evaluate(() => window.liveView.batches);
     if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
   } finally {
     await context.close();
