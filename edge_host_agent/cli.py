@@ -258,3 +258,17 @@ def certs(
         raise click.BadParameter(str(error)) from None
     for path in sorted(pki.directory.iterdir()):
         click.echo(str(path))
+
+
+@main.command()
+@click.option("--namespace", default="mec-system", show_default=True)
+@click.option("--service-account", default="mec-agent", show_default=True)
+def rbac(namespace: str, service_account: str) -> None:
+    """Print the ClusterRole and Role the agent needs (for installs without helm)."""
+    import yaml
+
+    from edge_host_agent.permissions import agent_rules
+    from mec_common.rbac import role_documents
+
+    documents = role_documents("mec-agent", namespace, service_account, agent_rules())
+    click.echo(yaml.safe_dump_all(documents, sort_keys=False), nl=False)

@@ -100,3 +100,43 @@ def merge_rules(*groups: Iterable[PolicyRule]) -> tuple[PolicyRule, ...]:
         for rule in group:
             seen.setdefault(rule, None)
     return tuple(seen)
+
+
+def role_documents(
+    name: str, namespace: str, service_account: str, rules: Iterable[PolicyRule]
+) -> list[dict[str, object]]:
+    """A ClusterRole and a Role (each with its binding to service_account) granting rules.
+
+    What `mec-orchestrator rbac` and `edge-host-agent rbac` print for an installation without
+    the Helm chart; a kind with no rules is left out.
+    """
+    subject = [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}]
+    documents: list[dict[str, object]] = []
+    for kind, binding_kind, chosen in (
+        ("ClusterRole", "ClusterRoleBinding", cluster_rules(rules)),
+        ("Role", "RoleBinding", namespace_rules(rules)),
+    ):
+        if not chosen:
+            continue
+        metadata: dict[str, str] = {"name": name}
+        if kind == "Role":
+            metadata["namespace"] = namespace
+        api_version = "rbac.authorization.k8s.io/v1"
+        documents.append(
+            {
+                "apiVersion": api_version,
+                "kind": kind,
+                "metadata": metadata,
+                "rules": [rule.as_kubernetes() for rule in chosen],
+            }
+        )
+        documents.append(
+            {
+                "apiVersion": api_version,
+                "kind": binding_kind,
+                "metadata": dict(metadata),
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
+                "subjects": subject,
+            }
+        )
+    return documents

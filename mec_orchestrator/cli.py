@@ -9,6 +9,7 @@ tooling, its plotting libraries or the simulator.
 from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 
 import click
 
@@ -92,3 +93,42 @@ def run(
     }
     settings = OperatorSettings.model_validate({k: v for k, v in given.items() if v is not None})
     run_main(settings, verbose)
+
+
+@main.command()
+@click.option("--api", "api_url", required=True, help="The REST API, e.g. http://svc:8080.")
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+    show_default=True,
+    help="Bearer token for the ETSI call (missing file: no token).",
+)
+@click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(1, 3600), default=120.0)
+def selftest(api_url: str, token_file: Path, kubeconfig: Path | None, timeout_s: float) -> None:
+    """Check a running installation: API ready, an authorised ETSI call, an agent session."""
+    import asyncio
+
+    from mec_orchestrator.operator.selftest import run_checks
+
+    token = token_file.read_text().strip() if token_file.is_file() else None
+    results = asyncio.run(run_checks(api_url, token, kubeconfig, timeout_s))
+    for result in results:
+        click.echo(f"{'PASS' if result.passed else 'FAIL'} {result.name}: {result.detail}")
+    if not all(result.passed for result in results):
+        raise SystemExit(1)
+
+
+@main.command()
+@click.option("--namespace", default="mec-system", show_default=True)
+@click.option("--service-account", default="mec-orchestrator", show_default=True)
+def rbac(namespace: str, service_account: str) -> None:
+    """Print the ClusterRole and Role the orchestrator needs (for installs without helm)."""
+    import yaml
+
+    from mec_common.rbac import role_documents
+    from mec_orchestrator.operator.permissions import orchestrator_rules
+
+    documents = role_documents("mec-orchestrator", namespace, service_account, orchestrator_rules())
+    click.echo(yaml.safe_dump_all(documents, sort_keys=False), nl=False)
