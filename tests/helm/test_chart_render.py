@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
-from tests.helm.chart import CHART, helm, of_kind, pod_specs, render, set_args
+from tests.helm.chart import CHART, REPO, helm, of_kind, pod_specs, render, set_args
 
 RECOMMENDED = (
     "app.kubernetes.io/name",
@@ -142,3 +144,13 @@ def test_the_replica_priority_comes_from_the_pod_index(
     index = next(e for e in env if e["name"] == "MEC_OPERATOR_POD_INDEX")
     path = index["valueFrom"]["fieldRef"]["fieldPath"]
     assert path == "metadata.labels['apps.kubernetes.io/pod-index']"
+
+
+def test_the_values_reference_in_the_docs_is_current() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "gen_values_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
