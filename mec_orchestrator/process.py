@@ -26,7 +26,6 @@ from typing import Any
 
 import kopf
 
-from mec_common.tls import TlsFiles
 from mec_orchestrator.adapters.agent_link.commands import AgentClientSettings, AgentSessions
 from mec_orchestrator.adapters.kube.connection import discover
 from mec_orchestrator.adapters.rnis import RnisClient
@@ -50,10 +49,8 @@ from mec_orchestrator.operator.users import UserDirectory
 
 def _agent_client(settings: OperatorSettings) -> AgentSessions:
     """How the orchestrator calls the agents: with the agent server's TLS identity."""
-    tls = None
-    if not settings.agents_insecure and settings.agents_ca_cert and settings.agents_cert:
-        assert settings.agents_key is not None  # noqa: S101 - the settings check the trio
-        tls = TlsFiles(settings.agents_ca_cert, settings.agents_cert, settings.agents_key)
+    server = settings.agent_server()  # its files, or the bootstrapped ones (certificates.md)
+    tls = None if server is None else server.tls_files()
     return AgentSessions(AgentClientSettings(tls, settings.agents_server_name or None))
 
 
