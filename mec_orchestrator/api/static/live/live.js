@@ -8,6 +8,7 @@
   const TABLES = ["sites", "hosts", "instances", "devices", "apps", "handovers"];
   const ARROW_SHOWN_MS = 6000, ARROW_FADE_MS = 2000;
   const MAX_LINKS = 400;
+  const MAX_SITE_LABELS = 30;  // beyond, access points are named in their tooltips only
 
   const view = {
     seq: null, lastId: null,
@@ -122,12 +123,14 @@
     for (const s of view.tables.sites.values()) siteAt.set(s.id, project(s.lat, s.lon));
 
     clear(layers.sites);
+    const labelled = view.tables.sites.size <= MAX_SITE_LABELS;
     for (const s of view.tables.sites.values()) {
       const p = siteAt.get(s.id);
       if (!p) continue;
       const g = el("g", { class: "site-mark", "data-site": s.id }, layers.sites);
       el("path", { class: "site", d: `M${p[0]},${p[1] - 7} l6,11 h-12 z` }, g);
-      el("text", { class: "site-label", x: p[0] + 8, y: p[1] + 4 }, g).textContent = s.id;
+      el("title", {}, g).textContent = `access point ${s.id} (zone ${s.zone})`;
+      if (labelled) el("text", { class: "site-label", x: p[0] + 8, y: p[1] + 4 }, g).textContent = s.id;
     }
 
     clear(layers.hosts);
@@ -142,7 +145,11 @@
       const cls = ["host", h.available ? "available" : "unavailable", h.cordoned ? "cordoned" : ""];
       const g = el("g", { class: cls.join(" ").trim(), "data-host": h.name }, layers.hosts);
       el("rect", { class: "body", x: p[0] - 9, y: p[1] - 9, width: 18, height: 18, rx: 3 }, g);
-      el("text", { class: "host-label", x: p[0] + 13, y: p[1] + 5 }, g).textContent = h.name;
+      const right = p[0] > W - 160;  // near the right edge: the name goes to the left
+      el("text", {
+        class: "host-label", x: right ? p[0] - 13 : p[0] + 13, y: p[1] + 5,
+        "text-anchor": right ? "end" : "start",
+      }, g).textContent = h.name;
       const mine = (instancesOf.get(h.name) || []).sort((a, b) =>
         instanceKey(a.namespace, a.app, a.host) < instanceKey(b.namespace, b.app, b.host) ? -1 : 1);
       mine.forEach((i, n) => {
