@@ -83,6 +83,17 @@ class KubeCertificates:
     async def close(self) -> None:
         await self.api.close()
 
+    async def node_label(self, node: str, label: str) -> str:
+        """The value of a label of a node (the edge host a DaemonSet's pod runs on)."""
+        try:
+            found = await client.CoreV1Api(self.api).read_node(node)
+        except ApiException as error:
+            raise _refused(f"reading node {node}", error) from None
+        value = (found.metadata.labels or {}).get(label)
+        if not value:
+            raise BootstrapError(f"node {node} has no label {label}: is it an edge host?")
+        return str(value)
+
     async def read_ca_bundle(self, configmap: str) -> bytes:
         """The CA certificate(s) the orchestrator published (PEM)."""
         try:

@@ -143,10 +143,33 @@ def run(log_level: str, access_points: tuple[str, ...], **flags: Any) -> None:
     except ValidationError as error:
         raise click.UsageError(_validation_message(error)) from None
     _configure_logging(log_level)
+    if not settings.host_name:
+        settings = asyncio.run(_host_from_node(settings))
     if settings.bootstrap_certificate:
         asyncio.run(_run_bootstrapped(settings))
     else:
         asyncio.run(run_agent(settings))
+
+
+async def _host_from_node(settings: AgentSettings) -> AgentSettings:
+    """The settings with host_name read from the node's host_label (a DaemonSet's agent)."""
+    from edge_host_agent.bootstrap_kube import BootstrapError, KubeCertificates
+    from edge_host_agent.settings import AgentSettings
+
+    source = await KubeCertificates.connect(settings.kubeconfig, settings.ca_namespace)
+    try:
+        host = await source.node_label(settings.node_names[0], settings.host_label)
+    except BootstrapError as error:
+        raise click.ClickException(f"no host name: {error}") from None
+    finally:
+        await source.close()
+    try:
+        return AgentSettings.model_validate({**settings.model_dump(), "host_name": host})
+    except ValidationError as error:
+        raise click.ClickException(
+            f"node {settings.node_names[0]}'s {settings.host_label} label: "
+            + _validation_message(error)
+        ) from None
 
 
 async def _run_bootstrapped(settings: AgentSettings) -> None:

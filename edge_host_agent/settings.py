@@ -74,7 +74,14 @@ class AgentSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     # The host
-    host_name: Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+    host_name: Annotated[str, Field(max_length=63, pattern=f"^$|{DNS_LABEL}")] = Field(
+        "", description="The edge host's name (empty: read from host_label of the node)"
+    )
+    host_label: str = Field(
+        "",
+        description="With no host_name: the node label whose value is the host's name, read "
+        "from the first of node_names at start (in a DaemonSet: mec.dev/edge-host)",
+    )
     node_names: list[str] = Field(default_factory=list)
     latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
     longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
@@ -172,6 +179,8 @@ class AgentSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if not self.host_name and not (self.host_label and self.node_names):
+            raise ValueError("host_name is required (or host_label with node_names to read it)")
         given = [f for f in ("ca_cert", "cert", "key") if getattr(self, f) is not None]
         if self.bootstrap_certificate:
             if given or self.insecure:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from mec_common.rbac import PolicyRule, merge_rules
 from mec_orchestrator.adapters.kube import (
     auth,
+    certificates,
     edgeapps,
     events,
     instances,
@@ -43,6 +44,7 @@ def orchestrator_rules() -> tuple[PolicyRule, ...]:
     """The orchestrator's rules: the adapters' and the handlers', duplicates dropped."""
     return merge_rules(
         auth.REQUIRED_RULES,
+        certificates.REQUIRED_RULES,
         edgeapps.REQUIRED_RULES,
         events.REQUIRED_RULES,
         instances.REQUIRED_RULES,
