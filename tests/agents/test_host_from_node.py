@@ -25,7 +25,7 @@ async def test_the_label_of_the_node_names_the_host(control_plane: ClusterInfo) 
     source = await KubeCertificates.connect(control_plane.kubeconfig, "default")
     try:
         assert await source.node_label("edge-a", "mec.dev/edge-host") == "edge-a"
-        with pytest.raises(BootstrapError, match="has no label example.com/none"):
+        with pytest.raises(BootstrapError, match=r"has no label example\.com/none"):
             await source.node_label("edge-a", "example.com/none")
         with pytest.raises(BootstrapError, match="node nowhere"):
             await source.node_label("nowhere", "mec.dev/edge-host")
