@@ -92,7 +92,7 @@ def test_the_alerts_cover_what_hurts() -> None:
         'mec_handover_total{result="failed"}',
         "mec_edgeapp_latency_slo_met",
         "mec_edgeapp_users_outside_budget",
-        "mec_agents_lost_total",
+        "mec_agent_connected == 0",
         "mec_edge_agent_session_up",
         "mec_reconcile_errors_total",
         "mec_notification_backlog",

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from mec_orchestrator.adapters.agent_link import AgentMetrics
 from mec_orchestrator.adapters.callbacks import CallbackDelivery, CallbackMetrics
 from mec_orchestrator.model.subscription import SubscriptionApi
 from mec_orchestrator.operator import metrics
@@ -100,3 +101,15 @@ async def test_a_delivery_creates_every_api_and_result_series_at_zero() -> None:
         for result in ("delivered", "dropped_full", "dropped_expired", "gave_up", "rejected"):
             labels = {"api": api.value, "result": result}
             assert registry.get_sample_value("mec_notifications_total", labels) == 0
+
+
+def test_the_agent_link_exports_each_known_host_connected_or_lost() -> None:
+    registry = CollectorRegistry()
+    agent_metrics = AgentMetrics(registry)
+    assert registry.get_sample_value("mec_agent_connected", {"host": "edge-a"}) is None
+    hosts = [("edge-a", True), ("edge-b", False)]
+    agent_metrics.watch_hosts(lambda: hosts)
+    assert registry.get_sample_value("mec_agent_connected", {"host": "edge-a"}) == 1
+    assert registry.get_sample_value("mec_agent_connected", {"host": "edge-b"}) == 0
+    hosts.pop()  # read at each scrape: a host the registry forgot is gone
+    assert registry.get_sample_value("mec_agent_connected", {"host": "edge-b"}) is None

@@ -6,10 +6,12 @@ servers (tests do) without their series colliding; the orchestrator uses the def
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 BATCH_SIZE_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384)
 INGEST_SECONDS_BUCKETS = (1e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1)
@@ -81,8 +83,36 @@ class AgentMetrics:
             registry=registry,
         )
 
+        self._hosts: Callable[[], Iterable[tuple[str, bool]]] = tuple
+        registry.register(_HostsCollector(self._known_hosts))
+
     def count_connected_with(self, count: Callable[[], int]) -> None:
         self.agents_connected.set_function(count)
+
+    def watch_hosts(self, hosts: Callable[[], Iterable[tuple[str, bool]]]) -> None:
+        """Read (host, connected) of every host the registry knows at each scrape."""
+        self._hosts = hosts
+
+    def _known_hosts(self) -> Iterable[tuple[str, bool]]:
+        return self._hosts()
+
+
+class _HostsCollector(Collector):
+    """`mec_agent_connected{host}`, read from the registry at scrape time."""
+
+    def __init__(self, hosts: Callable[[], Iterable[tuple[str, bool]]]) -> None:
+        self._hosts = hosts
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "mec_agent_connected",
+            "1 while the host's agent is registered and heartbeating; 0 once it was declared "
+            "lost, until it registers again (hosts this replica never heard of are absent).",
+            labels=["host"],
+        )
+        for host, connected in self._hosts():
+            family.add_metric([host], 1.0 if connected else 0.0)
+        yield family
 
 
 @cache

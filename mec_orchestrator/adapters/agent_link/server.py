@@ -104,6 +104,9 @@ class AgentServer:
         )
         self.metrics = metrics or default_metrics()
         self.metrics.count_connected_with(self.registry.connected_count)
+        self.metrics.watch_hosts(
+            lambda: [(record.host, record.connected) for record in self.registry.records()]
+        )
         self._clock = clock
         self._access_point_known = access_point_known
         self._accepting = accepting
