@@ -98,3 +98,15 @@ def panels(dashboard: Path) -> list[Panel]:
         )
         for p in board["panels"]
     ]
+
+
+if __name__ == "__main__":  # python -m tests.observability.dashboard_check [FILE.json...]
+    import sys
+
+    from tests.observability.files import DASHBOARDS
+
+    files = [Path(a) for a in sys.argv[1:]] or sorted(DASHBOARDS.glob("*.json"))
+    done = check(*files)
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    sys.exit(done.returncode)
