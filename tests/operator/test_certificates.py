@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 from kubernetes_asyncio import client
+from prometheus_client import REGISTRY
 
 from edge_host_agent import bootstrap_kube
 from edge_host_agent.bootstrap import obtain, still_good
@@ -33,7 +34,7 @@ from mec_devtools.devcluster import ClusterInfo
 from mec_orchestrator.adapters.kube import certificates as kube_certificates
 from mec_orchestrator.adapters.kube import events
 from mec_orchestrator.decisions.certificates import APPROVED_REASON, DenialReason
-from mec_orchestrator.operator import certificates, metrics
+from mec_orchestrator.operator import certificates
 from mec_orchestrator.operator.settings import OperatorSettings
 from tests.operator.certificate_world import AGENT_SA, ORCHESTRATOR_SA, World, signing
 
@@ -130,6 +131,11 @@ async def test_the_serving_certificate_names_the_settings_addresses(world: World
     assert files.ca_cert.read_bytes() == signer.trusted_pem
 
 
+def _approvals() -> float:
+    labels = {"decision": "approved", "reason": APPROVED_REASON}
+    return REGISTRY.get_sample_value("mec_agent_certificate_decisions_total", labels) or 0.0
+
+
 async def _csr(world: World, name: str) -> Any:
     return await client.CertificatesV1Api(world.api).read_certificate_signing_request(name)
 
@@ -139,9 +145,7 @@ async def test_the_agent_of_an_edge_host_gets_its_certificate_and_keeps_it(world
     pod = await world.pod_on("edge-a", AGENT_SA)
     source = await agent_source(world, AGENT_SA, pod)
     settings = agent_settings(world, certificate_seconds=3600)
-    approved_before = metrics.AGENT_CERTIFICATE_DECISIONS.labels(
-        "approved", APPROVED_REASON
-    )._value.get()
+    approved_before = _approvals()
     try:
         async with signing(orchestrator_api, signer):
             obtained = await obtain(settings, source)
@@ -173,10 +177,7 @@ async def test_the_agent_of_an_edge_host_gets_its_certificate_and_keeps_it(world
     (condition,) = csr.status.conditions
     assert (condition.type, condition.reason) == ("Approved", APPROVED_REASON)
     assert "edge-a" in condition.message
-    assert (
-        metrics.AGENT_CERTIFICATE_DECISIONS.labels("approved", APPROVED_REASON)._value.get()
-        == approved_before + 2
-    )
+    assert _approvals() == approved_before + 2
     told = await client.CoreV1Api(world.api).list_namespaced_event(
         "default", field_selector=f"involvedObject.name={obtained.requested}"
     )
@@ -253,3 +254,5 @@ async def test_requests_that_are_not_an_edge_agent_s_own_are_denied_with_the_rea
     for message, (reason, named) in zip(refused, expected, strict=True):
         assert f"denied: {reason.value}:" in message
         assert named in message
+        labels = {"decision": "denied", "reason": reason.value}
+        assert REGISTRY.get_sample_value("mec_agent_certificate_decisions_total", labels)
