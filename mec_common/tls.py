@@ -56,7 +56,6 @@ __all__ = [
 DEFAULT_VALIDITY = dt.timedelta(days=365)
 
 
-
 def new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
