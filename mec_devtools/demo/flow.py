@@ -17,7 +17,6 @@ from mec_devtools.demo.latency_model import host_status
 from mec_devtools.demo.report import DemoReport, Snapshot, markdown, plot, serving
 from mec_devtools.devcluster.cluster import ClusterInfo, DevCluster, admin_client, free_port
 from mec_devtools.devcluster.errors import DevClusterError
-from mec_devtools.devcluster.settings import DevClusterSettings
 from mec_devtools.launch import operator_command, wait_until_ready
 
 NAMESPACE = "default"
@@ -82,7 +81,9 @@ def v2x_app() -> dict[str, Any]:
 class Demo:
     def __init__(self, keep: bool) -> None:
         self.keep = keep
-        self.cluster = DevCluster(DevClusterSettings(), _say)
+        # kine over SQLite (k3s's datastore) unless MEC_DEVCLUSTER_DATASTORE says otherwise or
+        # a cluster already runs: as fast as etcd here (docs/devcluster.md, "etcd or kine").
+        self.cluster = DevCluster.preferring("kine", _say)
         self.operator: subprocess.Popen[bytes] | None = None
         self.hosts = {
             d["metadata"]["name"]: (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import ssl
@@ -41,6 +42,7 @@ Progress = Callable[[str], None]
 
 CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 COMPONENTS = ("etcd", *CONTROL_PLANE)  # with the default datastore
+DATASTORE_VARIABLE = "MEC_DEVCLUSTER_DATASTORE"
 
 
 def components(datastore: Datastore) -> tuple[str, ...]:
@@ -227,6 +229,22 @@ class DevCluster:
             return None
 
     # -- up ---------------------------------------------------------------------------------
+
+    @classmethod
+    def preferring(cls, datastore: Datastore, progress: Progress = _quiet) -> DevCluster:
+        """The environment's cluster, started on `datastore` unless something says otherwise.
+
+        The environment's MEC_DEVCLUSTER_DATASTORE wins; so does a cluster already running in
+        the state directory, which is kept whatever its datastore (as `up` keeps a running
+        cluster). The demo prefers kine this way; everything else defaults to etcd.
+        """
+        settings = DevClusterSettings()
+        if any(name.upper() == DATASTORE_VARIABLE for name in os.environ):
+            return cls(settings, progress)
+        running = cls(settings).info()
+        if running is not None and all(processes.is_running(p) for p in running.processes):
+            datastore = running.datastore
+        return cls(settings.model_copy(update={"datastore": datastore}), progress)
 
     @property
     def datastore(self) -> Datastore:

@@ -5,7 +5,9 @@ and the schema localization: the pure parts, without a Go build or a cluster.
 from __future__ import annotations
 
 import json
+import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from mec_devtools.devcluster import binaries, helm_plugins, schemas
-from mec_devtools.devcluster.cluster import ClusterInfo, Ports, components
+from mec_devtools.devcluster.cluster import ClusterInfo, DevCluster, Ports, components
 from mec_devtools.devcluster.errors import DevClusterError
 from mec_devtools.devcluster.processes import ProcessRecord
 from mec_devtools.devcluster.settings import DATASTORES, DevClusterSettings
@@ -198,3 +200,30 @@ def test_schema_versions_and_bad_versions() -> None:
     assert schemas.version_names("v1.36.0") == ("master", "v1.36.0")
     with pytest.raises(ValueError, match="not a Kubernetes version: 'latest'"):
         schemas.minor_of("latest")
+
+
+def _write_state(state_dir: Path, datastore: str, pid: int, executable: str) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    info = _info(datastore, pid, 2000)
+    record = ProcessRecord(datastore, pid, executable, (executable,), "log")
+    data = replace(info, state_dir=state_dir, processes=(record,)).to_json()
+    (state_dir / "state.json").write_text(json.dumps(data))
+
+
+def test_the_demo_prefers_kine_unless_told_or_already_running(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("MEC_DEVCLUSTER_DATASTORE", raising=False)
+    monkeypatch.setenv("MEC_DEVCLUSTER_STATE_DIR", str(tmp_path / "state"))
+    assert DevCluster.preferring("kine").datastore == "kine"
+    assert DevCluster().datastore == "etcd"  # the default elsewhere (tests, `devcluster up`)
+
+    monkeypatch.setenv("MEC_DEVCLUSTER_DATASTORE", "etcd")
+    assert DevCluster.preferring("kine").datastore == "etcd"
+    monkeypatch.delenv("MEC_DEVCLUSTER_DATASTORE")
+
+    alive = str(Path(f"/proc/{os.getpid()}/exe").readlink())
+    _write_state(tmp_path / "state", "etcd", os.getpid(), alive)  # a running etcd cluster
+    assert DevCluster.preferring("kine").datastore == "etcd"
+    _write_state(tmp_path / "state", "etcd", os.getpid(), "/not/this/binary")  # a dead one
+    assert DevCluster.preferring("kine").datastore == "kine"
