@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,33 @@ def test_helm_unittest_runs_from_the_projects_plugin_directory(
     assert (done.returncode == 0) is passes, out
     assert ("Tests:       1 passed" in out) is passes, out
     assert not (home / ".local" / "share" / "helm" / "plugins").exists()
+
+
+def _devcluster(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mec_orchestrator", "devcluster", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_devcluster_path_names_the_gate_tools_and_directories() -> None:
+    schema_dir = _devcluster("path", "kubernetes-schemas")
+    assert schema_dir.returncode == 0, schema_dir.stderr
+    assert Path(schema_dir.stdout.strip()) == schemas.ensure_schemas()
+    assert (
+        Path(schema_dir.stdout.strip()) / "master-standalone-strict" / "deployment-apps-v1.json"
+    ).is_file()
+    plugins = _devcluster("path", "helm-plugins")
+    assert plugins.returncode == 0, plugins.stderr
+    assert (Path(plugins.stdout.strip()) / "unittest" / "plugin.yaml").is_file()
+    for binary in ("kubeconform", "kube-score", "untt", "kine"):
+        found = _devcluster("path", binary)
+        assert found.returncode == 0, found.stderr
+        assert Path(found.stdout.strip()).name == binary
+    unknown = _devcluster("path", "kubeval")
+    assert unknown.returncode != 0
+    assert "unknown binary 'kubeval'" in unknown.stderr
+    assert "kubernetes-schemas" in unknown.stderr
