@@ -113,7 +113,7 @@ async def _one(kubeconfig: Path, host: str, state: Path) -> float:
     return elapsed * 1000
 
 
-def _summary(values: list[float]) -> dict[str, float]:
+def _summary(values: list[float]) -> dict[str, Any]:
     ordered = sorted(values)
     return {
         "n": len(values),
