@@ -1,17 +1,25 @@
 """The per-EdgeApp gauges the SLO alerts and the dashboard read: what a reconcile's plan and
-status make them say, and that a deleted app's series go away; the counters created at zero.
+status make them say, and that a deleted app's series go away; the counters created at zero;
+every metric of the orchestrator and the agent listed in docs/observability.md.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import Metric
 
+from edge_host_agent.metrics import AgentProbeMetrics
 from mec_orchestrator.adapters.agent_link import AgentMetrics
+from mec_orchestrator.adapters.agent_link.metrics import default_metrics as agent_link_metrics
 from mec_orchestrator.adapters.callbacks import CallbackDelivery, CallbackMetrics
+from mec_orchestrator.adapters.callbacks.metrics import default_metrics as callback_metrics
 from mec_orchestrator.model.subscription import SubscriptionApi
 from mec_orchestrator.operator import metrics
+from tests.observability.files import DOCS
 
 SLO_MET = {"type": "LatencySLOMet", "status": "True", "reason": "WithinBudget"}
 SLO_NOT_MET = {"type": "LatencySLOMet", "status": "False", "reason": "OverBudget"}
@@ -113,3 +121,27 @@ def test_the_agent_link_exports_each_known_host_connected_or_lost() -> None:
     assert registry.get_sample_value("mec_agent_connected", {"host": "edge-b"}) == 0
     hosts.pop()  # read at each scrape: a host the registry forgot is gone
     assert registry.get_sample_value("mec_agent_connected", {"host": "edge-b"}) is None
+
+
+def _documented_name(family: Metric) -> str:
+    return f"{family.name}_total" if family.type == "counter" else family.name
+
+
+def test_every_metric_of_the_orchestrator_and_the_agent_is_in_the_reference() -> None:
+    agent_link_metrics()
+    callback_metrics()
+    agent = AgentProbeMetrics(CollectorRegistry())
+    agent.watch_link(
+        SimpleNamespace(
+            session_id=None,
+            orchestrator=None,
+            samples_sent=0,
+            samples_dropped=0,
+            gap_summaries_sent=0,
+        )
+    )
+    families = [*REGISTRY.collect(), *agent.registry.collect()]
+    names = {_documented_name(f) for f in families if f.name.startswith("mec_")}
+    assert len(names) > 40
+    reference = DOCS.read_text()
+    assert sorted(n for n in names if f"`{n}`" not in reference) == []
