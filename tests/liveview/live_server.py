@@ -5,10 +5,13 @@ Run as its own process (`python -m tests.liveview.live_server`): an `OperatorSta
 agents' session and handover calls answered in memory (the test fakes of tests/operator),
 with the live view's feed and router in the product's FastAPI app, served by uvicorn on a
 free port of 127.0.0.1 (printed as `LISTENING <port>`). Besides the product's routes it has
-one of its own: `POST /test/move?device=<address>&ap=<access point>` moves a device to a cell
-as the RNIS would say it, so the directory hands its users over (MecAssisted: prepare,
-transfer, commit) and the feed hears of it as in production; `POST /test/drop-streams` ends
-every live stream, as a dropped client's would end.
+two of its own:
+
+- `POST /test/move?device=<address>&ap=<access point>[&fail=true]` moves a device to a cell
+  as the RNIS would say it, so the directory hands its users over (MecAssisted: prepare,
+  transfer, commit; with fail, the transfer fails and the user stays) and the feed hears of
+  it as in production;
+- `POST /test/drop-streams` ends every live stream, as a dropped client's would end.
 """
 
 from __future__ import annotations
@@ -72,9 +75,15 @@ async def serve() -> None:
 
     @app.post("/test/move")
     async def move(
-        device: str = Query(...), ap: str = Query(..., pattern=r"^ap[0-9]$")
+        device: str = Query(...),
+        ap: str = Query(..., pattern=r"^ap[0-9]$"),
+        fail: bool = Query(False),
     ) -> dict[str, Any]:
-        results = await s.users.device_moved(device, ap)
+        s.agents.failing_transfer = fail  # the target's agent unreachable during the transfer
+        try:
+            results = await s.users.device_moved(device, ap)
+        finally:
+            s.agents.failing_transfer = False
         return {
             "at_s": time.time(),
             "moves": [

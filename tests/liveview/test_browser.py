@@ -48,3 +48,16 @@ def test_a_page_whose_stream_ended_catches_up_from_its_last_event() -> None:
     assert move["arrow_state"] == "completed"
     assert result["snapshots"] == 1  # it resumed with Last-Event-ID: the batches it missed
     print(f"caught up {move['drawn_after_answer_ms']} ms after the move (reconnect after 1 s)")
+
+
+def test_a_failed_handover_is_drawn_as_failed_and_counted() -> None:
+    moves = [{"device": DEVICES[2], "ap": "ap2", "fail": True}]
+    with serving() as url:
+        result = drive(url, moves)
+    assert result["errors"] == []
+    (move,) = result["moves"]
+    assert move["outcome"] == ["failed"]
+    assert (move["source"], move["target"]) == ("edge-a", "edge-c")
+    assert move["arrow_state"] == "failed"
+    assert move["arrow_label"] == "failed"
+    assert move["listed"]

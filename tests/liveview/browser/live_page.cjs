@@ -36,7 +36,10 @@ async function main() {
     result.instances = await page.$$eval("rect.instance", (rs) => rs.length);
     result.devices = await page.$$eval("circle.device", (cs) => cs.length);
 
-    const counter = 'tr[data-app="city/ar"] td[data-counter="handovers"]';
+    const counters = {
+      completed: 'tr[data-app="city/ar"] td[data-counter="handovers"]',
+      failed: 'tr[data-app="city/ar"] td[data-counter="failures"]',
+    };
     for (const move of moves) {
       if (move.drop) {  // end the page's stream; the move after this one is made while it is away
         await fetch(`${base}/test/drop-streams`, { method: "POST" });
@@ -44,15 +47,17 @@ async function main() {
         result.moves.push({ drop: true });
         continue;
       }
+      const state = move.fail ? "failed" : "completed";
+      const counter = counters[state];
       const before = Number(await page.textContent(counter));
       const posted = Date.now();
       const answer = await fetch(
-        `${base}/test/move?device=${encodeURIComponent(move.device)}&ap=${move.ap}`,
-        { method: "POST" });
+        `${base}/test/move?device=${encodeURIComponent(move.device)}&ap=${move.ap}` +
+        (move.fail ? "&fail=true" : ""), { method: "POST" });
       const body = await answer.json();
       const answered = Date.now();
       const outcome = body.moves.map((m) => m.outcome);
-      if (!outcome.includes("moved")) {  // nobody was handed over: nothing to wait for
+      if (!outcome.includes(move.fail ? "failed" : "moved")) {  // nothing to wait for
         result.moves.push({ ...move, outcome });
         continue;
       }
@@ -60,20 +65,20 @@ async function main() {
         ([selector, n]) => Number(document.querySelector(selector).textContent) > n,
         [counter, before], { timeout: 10000, polling: "raf" });
       const drawn = Date.now();
-      const shown = await page.evaluate(() => {
+      const shown = await page.evaluate((state) => {
         const done = [...window.liveView.tables.handovers.values()]
-          .filter((m) => m.state === "completed")
+          .filter((m) => m.state === state)
           .sort((a, b) => b.ended_s - a.ended_s)[0];
         const arrow = document.querySelector(`g.handover[data-handover-id="${done.id}"]`);
         return {
           id: done.id, source: done.source, target: done.target,
           interruption_ms: done.interruption_ms,
-          received_after_end_ms: window.liveView.received[`${done.id}:completed`] - done.ended_s * 1000,
+          received_after_end_ms: window.liveView.received[`${done.id}:${state}`] - done.ended_s * 1000,
           arrow_state: arrow ? arrow.dataset.state : null,
           arrow_label: arrow ? arrow.querySelector("text").textContent : null,
-          listed: !!document.querySelector(`li[data-handover-id="${done.id}"][data-state="completed"]`),
+          listed: !!document.querySelector(`li[data-handover-id="${done.id}"][data-state="${state}"]`),
         };
-      });
+      }, state);
       result.moves.push({
         ...move, ...shown, outcome,
         post_ms: answered - posted, drawn_after_answer_ms: drawn - answered,
