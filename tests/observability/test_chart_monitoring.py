@@ -173,3 +173,9 @@ def test_a_wrong_enabled_value_is_refused_by_name(value: str) -> None:
     done = _render("--set-string", f"metrics.serviceMonitor.enabled={value}", check=False)
     assert done.returncode != 0
     assert "/metrics/serviceMonitor/enabled" in done.stderr
+
+
+def test_without_agents_only_the_orchestrator_is_monitored() -> None:
+    objects = _objects("--api-versions", MONITORING_API, "--set", "agent.enabled=false")
+    monitors = [m["metadata"]["name"] for m in _of_kind(objects, "ServiceMonitor")]
+    assert monitors == [f"{FULLNAME}-orchestrator"]
