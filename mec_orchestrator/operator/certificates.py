@@ -44,9 +44,11 @@ from mec_orchestrator.adapters.kube.connection import ApiClient, Connection
 from mec_orchestrator.adapters.kube.errors import ApiError
 from mec_orchestrator.decisions.certificates import (
     NODE_NAME_EXTRA,
+    POD_NAME_EXTRA,
     ApprovalPolicy,
     Decision,
     NodeFacts,
+    PodFacts,
     RequestFacts,
     decide,
     validity_seconds,
@@ -195,6 +197,20 @@ def node_facts(node: dict[str, Any] | None) -> NodeFacts | None:
     )
 
 
+def pod_facts(pod: dict[str, Any] | None) -> PodFacts | None:
+    if pod is None:
+        return None
+    metadata, status = pod.get("metadata") or {}, pod.get("status") or {}
+    ips = {str(entry.get("ip", "")) for entry in status.get("podIPs") or []}
+    ips.add(str(status.get("podIP") or ""))
+    return PodFacts(
+        name=str(metadata.get("name", "")),
+        uid=str(metadata.get("uid", "")),
+        node_name=str((pod.get("spec") or {}).get("nodeName", "")),
+        ips=frozenset(ip for ip in ips if ip),
+    )
+
+
 def _conditions(csr: dict[str, Any]) -> set[str]:
     found = (csr.get("status") or {}).get("conditions") or []
     return {str(c.get("type")) for c in found if c.get("status", "True") == "True"}
@@ -248,7 +264,11 @@ async def _decide(
     facts = request_facts(csr)
     node_name = facts.extra_value(NODE_NAME_EXTRA)
     node = await kube_certificates.read_node(api, node_name) if node_name else None
-    decision = decide(facts, node_facts(node), signer.policy)
+    pod_name = facts.extra_value(POD_NAME_EXTRA)
+    pod = None
+    if pod_name and facts.username == signer.policy.agent_username:  # the agents' namespace
+        pod = await kube_certificates.read_pod(api, signer.policy.agent_namespace, pod_name)
+    decision = decide(facts, node_facts(node), signer.policy, pod_facts(pod))
     written = await kube_certificates.decide_request(
         api, csr, approved=decision.approved, reason=decision.reason, message=decision.message
     )

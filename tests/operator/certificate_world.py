@@ -96,6 +96,17 @@ class World:
         )
         return {"name": pod.metadata.name, "uid": pod.metadata.uid}
 
+    async def pod_ip(self, pod: dict[str, Any], within: float = 30.0) -> str:
+        """The pod's IP, once kwok has started it on its (edge-host) node."""
+        core = client.CoreV1Api(self.api)
+        deadline = asyncio.get_running_loop().time() + within
+        while asyncio.get_running_loop().time() < deadline:
+            found = await core.read_namespaced_pod(pod["name"], self.namespace)
+            if found.status.pod_ip:
+                return str(found.status.pod_ip)
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"pod {pod['name']} got no IP within {within} s")
+
     async def token(self, account: str, pod: dict[str, Any] | None = None) -> str:
         """A TokenRequest token of `account`, bound to `pod` when given."""
         spec: dict[str, Any] = {"audiences": [], "expirationSeconds": 3600}

@@ -184,6 +184,27 @@ async def test_the_agent_of_an_edge_host_gets_its_certificate_and_keeps_it(world
     assert {e.reason for e in told.items} == {APPROVED_REASON, certificates.ISSUED_REASON}
 
 
+async def test_an_agent_advertised_on_its_pod_ip_gets_that_ip_in_its_certificate(
+    world: World,
+) -> None:
+    signer, orchestrator_api = await orchestrator(world)
+    pod = await world.pod_on("edge-b", AGENT_SA)
+    pod_ip = await world.pod_ip(pod)
+    source = await agent_source(world, AGENT_SA, pod)
+    try:
+        async with signing(orchestrator_api, signer):
+            obtained = await obtain(
+                agent_settings(world, "edge-b", advertise=f"{pod_ip}:50061"), source
+            )
+    finally:
+        await source.close()
+        await orchestrator_api.close()
+    certificate = x509.load_pem_x509_certificate(obtained.files.cert.read_bytes())
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == [pod_ip]
+    assert names.get_values_for_type(x509.UniformResourceIdentifier) == [edge_host_id("edge-b")]
+
+
 def _request_with_extra_uri(host: str) -> bytes:
     key = new_key()
     names = [

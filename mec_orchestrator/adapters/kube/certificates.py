@@ -4,9 +4,9 @@
   read it, or make one and create it; two replicas starting at once both create, one gets 409
   Conflict and reads the winner's, so both end with the one CA.
 - `publish_ca` writes the CA certificate (never its key) into a ConfigMap agents can read.
-- `read_node` reads the node a request's token is bound to; `decide_request` writes a decision
-  (the Approved or Denied condition, through the `approval` subresource) and `issue_certificate`
-  the signed certificate (the `status` subresource).
+- `read_node` and `read_pod` read the node and pod a request's token is bound to;
+  `decide_request` writes a decision (the Approved or Denied condition, through the `approval`
+  subresource) and `issue_certificate` the signed certificate (the `status` subresource).
 
 Calls go through `ApiClient.call_api` with JSON bodies, so objects are plain dicts (the CSR is
 written back as read, with its resourceVersion: a concurrent change is a 409, not lost).
@@ -48,11 +48,14 @@ REQUIRED_RULES: tuple[PolicyRule, ...] = (
         scope="cluster",
     ),
     PolicyRule(("",), ("nodes",), ("get",), scope="cluster"),
+    # The requester's pod (its IPs may be in its certificate): agents run in this namespace.
+    PolicyRule(("",), ("pods",), ("get",), scope="namespace"),
     PolicyRule(("",), ("secrets",), ("get", "create"), scope="namespace"),
     PolicyRule(("",), ("configmaps",), ("get", "create", "update"), scope="namespace"),
 )
 """What the orchestrator's certificate code calls: cluster-wide CSRs, signers and nodes; the
-CA Secret and ConfigMap in its own namespace. (Its Events on CSRs: `events.REQUIRED_RULES`.)"""
+CA Secret and ConfigMap, and the agents' pods, in its own namespace. (Its Events on CSRs:
+`events.REQUIRED_RULES`.)"""
 
 TLS_CERT = "tls.crt"
 TLS_KEY = "tls.key"
@@ -178,6 +181,11 @@ async def publish_ca(api: client.ApiClient, namespace: str, name: str, ca_pem: b
 async def read_node(api: client.ApiClient, name: str) -> dict[str, Any] | None:
     """The node `name`, or None if there is none."""
     return await _get_or_none(api, f"/api/v1/nodes/{name}")
+
+
+async def read_pod(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
+    """The pod `name` of `namespace`, or None if there is none."""
+    return await _get_or_none(api, f"/api/v1/namespaces/{namespace}/pods/{name}")
 
 
 async def read_request(api: client.ApiClient, name: str) -> dict[str, Any] | None:

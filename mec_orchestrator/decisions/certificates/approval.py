@@ -15,15 +15,16 @@ expected:
 5. the request's URI SANs are exactly `spiffe://mec.dev/edge-host/<host>` (`IdentityMismatch` when
    that ID is missing, `ExtraIdentity` when other URIs, e-mail or other names, or a subject other
    than `CN=<host>` come with it);
-6. its DNS names and IP addresses are addresses of that node (`AddressNotOfNode`): agents serve on
-   their node's network, and a name outside it could impersonate someone else (the
-   orchestrator's Service name, another host);
+6. its DNS names and IP addresses are addresses of that node, or IPs of the requester's own pod
+   (the pod its token is bound to, `pod-name`/`pod-uid` in `spec.extra`, on that node)
+   (`AddressNotOfNode`): agents serve on their node's or their pod's network, and a name outside
+   it could impersonate someone else (the orchestrator's Service name, another host);
 7. its key usages include `client auth` and `server auth` and name nothing beyond what a TLS
    client and server need (`UnexpectedUsages`).
 
 The facts are plain data: the operator gathers them (the CSR object, the parsed request, the
-node) and this module decides. Validity: `spec.expirationSeconds` honoured up to the policy's
-maximum (the maximum when the request names none).
+node, the requester's pod) and this module decides. Validity: `spec.expirationSeconds` honoured
+up to the policy's maximum (the maximum when the request names none).
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ NODE_NAME_EXTRA = "authentication.kubernetes.io/node-name"
 """The `spec.extra` key where the API server puts the node of the pod a token is bound to."""
 NODE_UID_EXTRA = "authentication.kubernetes.io/node-uid"
 """The `spec.extra` key of that node's uid (a node recreated under the same name differs)."""
+POD_NAME_EXTRA = "authentication.kubernetes.io/pod-name"
+"""The `spec.extra` key of the pod a token is bound to (in the ServiceAccount's namespace)."""
+POD_UID_EXTRA = "authentication.kubernetes.io/pod-uid"
+"""The `spec.extra` key of that pod's uid."""
 
 EDGE_HOST_LABEL = "mec.dev/edge-host"
 
@@ -116,6 +121,16 @@ class NodeFacts:
 
 
 @dataclass(frozen=True)
+class PodFacts:
+    """The pod a request's token is bound to, as read from the API server."""
+
+    name: str
+    uid: str
+    node_name: str
+    ips: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class ApprovalPolicy:
     """Who may ask (the agents' ServiceAccount) and for how long at most."""
 
@@ -180,15 +195,25 @@ def _identity(request: RequestFacts, host: str) -> Decision | None:
     return None
 
 
-def _addresses(request: RequestFacts, node: NodeFacts) -> Decision | None:
+def _pod_ips(request: RequestFacts, node: NodeFacts, pod: PodFacts | None) -> frozenset[str]:
+    """The IPs of the requester's own pod: the one its token is bound to, on that node."""
+    if pod is None or pod.node_name != node.name:
+        return frozenset()
+    bound = (request.extra_value(POD_NAME_EXTRA), request.extra_value(POD_UID_EXTRA))
+    return pod.ips if (pod.name, pod.uid) == bound else frozenset()
+
+
+def _addresses(request: RequestFacts, node: NodeFacts, pod: PodFacts | None) -> Decision | None:
+    ips = node.ips | _pod_ips(request, node, pod)
     foreign = [n for n in request.dns_names if n not in node.dns_names]
-    foreign += [ip for ip in request.ip_addresses if ip not in node.ips]
+    foreign += [ip for ip in request.ip_addresses if ip not in ips]
     if not foreign:
         return None
-    known = ", ".join(sorted(node.ips | node.dns_names)) or "none"
+    known = ", ".join(sorted(ips | node.dns_names)) or "none"
     return _deny(
         DenialReason.ADDRESS_NOT_OF_NODE,
-        f"{', '.join(foreign)} not among the addresses of node {node.name!r} ({known})",
+        f"{', '.join(foreign)} not among the addresses of node {node.name!r} or of the "
+        f"requester's pod ({known})",
     )
 
 
@@ -240,13 +265,21 @@ def _bound_host(
     return host
 
 
-def decide(request: RequestFacts, node: NodeFacts | None, policy: ApprovalPolicy) -> Decision:
-    """Approve or deny one request; `node` is the node named in its extra (None: not found)."""
+def decide(
+    request: RequestFacts,
+    node: NodeFacts | None,
+    policy: ApprovalPolicy,
+    pod: PodFacts | None = None,
+) -> Decision:
+    """Approve or deny one request.
+
+    `node` and `pod` are the node and pod named in its extra (None: not found, or not read).
+    """
     host = _bound_host(request, node, policy)
     if isinstance(host, Decision):
         return host
     assert node is not None  # noqa: S101 - _bound_host found it
-    refusal = _identity(request, host) or _addresses(request, node) or _usages(request)
+    refusal = _identity(request, host) or _addresses(request, node, pod) or _usages(request)
     if refusal is not None:
         return refusal
     return Decision(

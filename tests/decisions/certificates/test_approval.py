@@ -21,10 +21,13 @@ from mec_orchestrator.decisions.certificates import (
     MIN_EXPIRATION_SECONDS,
     NODE_NAME_EXTRA,
     NODE_UID_EXTRA,
+    POD_NAME_EXTRA,
+    POD_UID_EXTRA,
     REQUIRED_USAGES,
     ApprovalPolicy,
     DenialReason,
     NodeFacts,
+    PodFacts,
     RequestFacts,
     decide,
     validity_seconds,
@@ -139,6 +142,31 @@ def test_each_failed_check_is_the_denial_s_reason(
     assert decision.host is None
 
 
+POD = PodFacts("agent-xyz", "pod-uid-1", "node-1", frozenset({"10.244.0.9"}))
+BOUND = {**GOOD.extra, POD_NAME_EXTRA: ("agent-xyz",), POD_UID_EXTRA: ("pod-uid-1",)}
+
+
+def test_the_requester_s_own_pod_ip_is_an_allowed_address() -> None:
+    asking = replace(GOOD, extra=BOUND, ip_addresses=("10.244.0.9",))
+    assert decide(asking, NODE, POLICY, POD).approved
+    assert not decide(asking, NODE, POLICY).approved  # the pod not read: not allowed
+
+
+@pytest.mark.parametrize(
+    "pod",
+    [
+        replace(POD, uid="pod-uid-2"),  # another pod of the same name (recreated)
+        replace(POD, name="other"),  # not the pod the token is bound to
+        replace(POD, node_name="node-2"),  # not on the request's node
+    ],
+)
+def test_another_pod_s_ip_is_not_an_allowed_address(pod: PodFacts) -> None:
+    asking = replace(GOOD, extra=BOUND, ip_addresses=("10.244.0.9",))
+    decision = decide(asking, NODE, POLICY, pod)
+    assert decision.reason == DenialReason.ADDRESS_NOT_OF_NODE.value
+    assert "10.244.0.9" in decision.message
+
+
 def test_validity_honours_the_request_up_to_the_maximum() -> None:
     assert validity_seconds(None, POLICY) == 86400
     assert validity_seconds(3600, POLICY) == 3600
@@ -189,6 +217,12 @@ def requests(draw: st.DrawFn, node: NodeFacts) -> RequestFacts:
             st.sampled_from(
                 [
                     {NODE_NAME_EXTRA: (node.name,), NODE_UID_EXTRA: (node.uid,)},
+                    {
+                        NODE_NAME_EXTRA: (node.name,),
+                        NODE_UID_EXTRA: (node.uid,),
+                        POD_NAME_EXTRA: ("p",),
+                        POD_UID_EXTRA: ("pu",),
+                    },
                     {NODE_NAME_EXTRA: ("elsewhere",), NODE_UID_EXTRA: (node.uid,)},
                     {NODE_NAME_EXTRA: (node.name, node.name), NODE_UID_EXTRA: (node.uid,)},
                     {},
@@ -207,24 +241,35 @@ def requests(draw: st.DrawFn, node: NodeFacts) -> RequestFacts:
         ),
         dns_names=tuple(draw(st.lists(st.sampled_from([*node_addresses, "evil"]), max_size=2))),
         ip_addresses=tuple(
-            draw(st.lists(st.sampled_from([*node_addresses, "10.9.9.9"]), max_size=2))
+            draw(st.lists(st.sampled_from([*node_addresses, "10.9.9.9", POD_IP]), max_size=2))
         ),
         other_names=tuple(draw(st.lists(st.just("RFC822Name:a@b"), max_size=1))),
         unreadable=draw(st.none() | st.just("bad")),
     )
 
 
+POD_IP = "10.244.1.1"
+
+
 @st.composite
-def cases(draw: st.DrawFn) -> tuple[RequestFacts, NodeFacts | None]:
+def cases(draw: st.DrawFn) -> tuple[RequestFacts, NodeFacts | None, PodFacts | None]:
     node = draw(nodes())
     request = draw(requests(node))
-    return request, draw(st.just(node) | st.none())
+    pod = PodFacts(
+        draw(st.sampled_from(["p", "q"])),
+        draw(st.sampled_from(["pu", "qu"])),
+        draw(st.sampled_from([node.name, "elsewhere"])),
+        frozenset({POD_IP}),
+    )
+    return request, draw(st.just(node) | st.none()), draw(st.just(pod) | st.none())
 
 
 @given(cases())
-def test_an_approval_implies_every_check_held(case: tuple[RequestFacts, NodeFacts | None]) -> None:
-    request, node = case
-    decision = decide(request, node, POLICY)
+def test_an_approval_implies_every_check_held(
+    case: tuple[RequestFacts, NodeFacts | None, PodFacts | None],
+) -> None:
+    request, node, pod = case
+    decision = decide(request, node, POLICY, pod)
     assert decision.message
     if not decision.approved:
         assert decision.reason in {reason.value for reason in DenialReason}
@@ -240,7 +285,14 @@ def test_an_approval_implies_every_check_held(case: tuple[RequestFacts, NodeFact
     assert set(request.uris) == {edge_host_id(host)}
     assert not request.other_names
     assert set(request.subject) <= {("CN", host)}
-    assert set(request.dns_names) | set(request.ip_addresses) <= {a for _, a in node.addresses}
+    own_pod = (
+        pod is not None
+        and pod.node_name == node.name
+        and request.extra.get(POD_NAME_EXTRA) == (pod.name,)
+        and request.extra.get(POD_UID_EXTRA) == (pod.uid,)
+    )
+    allowed = {a for _, a in node.addresses} | (set(pod.ips) if own_pod and pod else set())
+    assert set(request.dns_names) | set(request.ip_addresses) <= allowed
     assert REQUIRED_USAGES <= set(request.usages) <= ALLOWED_USAGES
 
 
