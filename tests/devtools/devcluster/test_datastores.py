@@ -69,7 +69,7 @@ def test_the_api_server_stores_in_the_clusters_datastore(cluster: ClusterInfo) -
 def test_the_projects_crds_apply_and_serve_their_objects(cluster: ClusterInfo) -> None:
     crds = repo_root() / "crds"
     files = ["-f", str(crds), "-f", str(crds / "peering")]
-    _kubectl(cluster, "apply", "--server-side", *files)
+    _kubectl(cluster, "apply", "--server-side", "--force-conflicts", *files)
     _kubectl(cluster, "wait", "--for=condition=Established", "--timeout=60s", *files)
     zone = next(
         doc
@@ -130,7 +130,13 @@ def test_a_watch_delivers_added_modified_deleted_in_order(cluster: ClusterInfo) 
         try:
             base = f"/api/v1/namespaces/{namespace}/configmaps"
             version = api.get(base).json()["metadata"]["resourceVersion"]
-            params = {"watch": "true", "resourceVersion": version, "timeoutSeconds": "30"}
+            params = {
+                "watch": "true",
+                "resourceVersion": version,
+                "timeoutSeconds": "30",
+                # not kube-root-ca.crt, which the controller manager adds to new namespaces
+                "fieldSelector": "metadata.name=cm",
+            }
             with api.stream("GET", base, params=params) as watch:
                 assert watch.status_code == 200
                 api.post(base, json={"metadata": {"name": "cm"}, "data": {"v": "1"}})
