@@ -52,6 +52,9 @@
     }
     view.seq = body.seq;
     view.snapshots += 1;
+    for (const mark of Object.keys(view.received)) {
+      if (!view.tables.handovers.has(mark.split(":")[0])) delete view.received[mark];
+    }
     for (const item of view.tables.handovers.values()) noteHandover(item);
   }
 
@@ -76,10 +79,15 @@
         if (delta.table === "handovers") noteHandover(delta.item);
       } else {
         table.delete(delta.key);
+        if (delta.table === "handovers") forgetHandover(delta.key);
       }
     }
     view.seq = batch.seq;
     view.batches += 1;
+  }
+
+  function forgetHandover(id) {  // the page's memory stays bounded by the server's table
+    for (const state of ["started", "completed", "failed"]) delete view.received[`${id}:${state}`];
   }
 
   function noteHandover(item) {
