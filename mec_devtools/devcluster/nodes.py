@@ -22,7 +22,9 @@ def node_manifest(
     host: str, *, cpu: str = "32", memory: str = "128Gi", pods: str = "110"
 ) -> dict[str, Any]:
     """A Node that stands for the edge host `host` (one node per host in the devcluster)."""
-    resources = {"cpu": cpu, "memory": memory, "pods": pods}
+    # Real nodes report ephemeral storage too; without it a pod that requests some (as the
+    # chart's do, for their emptyDirs) could never be scheduled.
+    resources = {"cpu": cpu, "memory": memory, "pods": pods, "ephemeral-storage": "200Gi"}
     return {
         "apiVersion": "v1",
         "kind": "Node",

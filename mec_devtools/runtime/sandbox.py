@@ -52,10 +52,28 @@ class SandboxPlan:
     drop_privileges: bool = True
     volume_dirs: Mapping[str, str] = field(default_factory=dict)  # volume name -> source dir
 
+    def ordered_binds(self) -> list[Bind]:
+        """The binds in mount order: parents before children.
+
+        A bind that would hide the source of others (an emptyDir at /tmp while the pod's files
+        live under /tmp) comes after them.
+        """
+
+        def hides_a_source(bind: Bind) -> bool:
+            target = PurePosixPath(bind.target)
+            return any(
+                other is not bind and PurePosixPath(other.source).is_relative_to(target)
+                for other in self.binds
+            )
+
+        return sorted(
+            self.binds, key=lambda b: (hides_a_source(b), len(PurePosixPath(b.target).parts))
+        )
+
     def wrap(self, argv: Sequence[str]) -> list[str]:
         """Argv run inside the sandbox: mounts first (as root), then the user, then exec."""
         steps = ["set -e"]
-        for bind in self.binds:
+        for bind in self.ordered_binds():
             source, target = shlex.quote(bind.source), shlex.quote(bind.target)
             steps.append(f"mount --bind {source} {target}")
             if bind.read_only:

@@ -104,11 +104,16 @@ async def bootstrap(settings: OperatorSettings, connection: Connection) -> Signe
     fresh_ca, fresh_key = issue_ca(CA_COMMON_NAME, dt.timedelta(days=settings.ca_validity_days))
     api = connection.api_client()
     try:
+        # Owned by the orchestrator's workload: `helm uninstall` deletes them with it, an
+        # upgrade (same workload) keeps them.
+        owner = await kube_certificates.workload_of_pod(
+            api, namespace, os.environ.get("POD_NAME", "")
+        )
         stored = await kube_certificates.ensure_ca(
-            api, namespace, settings.ca_secret, (cert_pem(fresh_ca), key_pem(fresh_key))
+            api, namespace, settings.ca_secret, (cert_pem(fresh_ca), key_pem(fresh_key)), owner
         )
         published = await kube_certificates.publish_ca(
-            api, namespace, settings.ca_configmap, stored.trusted
+            api, namespace, settings.ca_configmap, stored.trusted, owner
         )
     finally:
         await api.close()

@@ -59,10 +59,10 @@ async def run_checks(
             return answer.status_code == 200, f"/readyz answered {answer.status_code}"
 
         async def etsi_call() -> tuple[bool, str]:
-            answer = await http.get("/app_lcm/v2/app_instances", headers=headers)
+            answer = await http.get("/app_lcm/v1/app_instances", headers=headers)
             body = answer.json() if answer.status_code == 200 else answer.text[:200]
             ok = answer.status_code == 200 and isinstance(body, list)
-            return ok, f"GET /app_lcm/v2/app_instances answered {answer.status_code}"
+            return ok, f"GET /app_lcm/v1/app_instances answered {answer.status_code}"
 
         results.append(await _until("api-ready", ready, deadline))
         results.append(await _until("etsi-authorised-call", etsi_call, deadline))

@@ -154,3 +154,13 @@ def test_the_values_reference_in_the_docs_is_current() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_numbers_reach_the_programs_as_plain_digits() -> None:
+    """Helm turns large numbers into floats (2.592e+06): every value the programs parse as an
+    integer must be rendered as one."""
+    objects = render({"certificates.agentCertificateMaxSeconds": "31536000"})
+    for name, spec in pod_specs(objects):
+        for container in spec["containers"]:
+            for variable in container.get("env") or []:
+                assert "e+" not in str(variable.get("value", "")), (name, variable)

@@ -39,7 +39,7 @@ each agent asks for its certificate as its pod's ServiceAccount.
 - name: MEC_OPERATOR_AGENT_NAMESPACE
   value: {{ .Release.Namespace | quote }}
 - name: MEC_OPERATOR_AGENT_CERTIFICATE_MAX_SECONDS
-  value: {{ .Values.certificates.agentCertificateMaxSeconds | quote }}
+  value: {{ .Values.certificates.agentCertificateMaxSeconds | int | quote }}
 {{- end -}}
 
 {{- define "mec-orchestrator.agentCertificateEnv" -}}

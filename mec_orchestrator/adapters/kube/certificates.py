@@ -114,12 +114,35 @@ def stored_ca(secret: dict[str, Any]) -> StoredCa:
     return StoredCa(cert, base64.b64decode(data[TLS_KEY]), trusted)
 
 
+async def workload_of_pod(api: client.ApiClient, namespace: str, pod: str) -> dict[str, Any] | None:
+    """The controller that owns a pod (the orchestrator's StatefulSet), as an ownerReference.
+
+    What the orchestrator creates at run time gets it, so that deleting the workload (helm
+    uninstall) deletes them too. None outside a pod or for a bare pod.
+    """
+    found = await read_pod(api, namespace, pod) if pod else None
+    for reference in ((found or {}).get("metadata") or {}).get("ownerReferences") or []:
+        if reference.get("controller") is True:
+            keys = ("apiVersion", "kind", "name", "uid")
+            return {key: reference[key] for key in keys if key in reference}
+    return None
+
+
+def _owned(metadata: dict[str, Any], owner: dict[str, Any] | None) -> dict[str, Any]:
+    return {**metadata, "ownerReferences": [owner]} if owner is not None else metadata
+
+
 async def ensure_ca(
-    api: client.ApiClient, namespace: str, name: str, make: tuple[bytes, bytes]
+    api: client.ApiClient,
+    namespace: str,
+    name: str,
+    make: tuple[bytes, bytes],
+    owner: dict[str, Any] | None = None,
 ) -> StoredCa:
     """The CA kept in Secret `name`, created from `make` (cert PEM, key PEM) if missing.
 
-    When another replica created it first (409), its CA is the one returned.
+    When another replica created it first (409), its CA is the one returned. `owner`: the
+    ownerReference a new Secret gets (the orchestrator's workload).
     """
     path = f"/api/v1/namespaces/{namespace}/secrets/{name}"
     found = await _get_or_none(api, path)
@@ -130,11 +153,14 @@ async def ensure_ca(
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "kubernetes.io/tls",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {"app.kubernetes.io/managed-by": "mec-orchestrator"},
-        },
+        "metadata": _owned(
+            {
+                "name": name,
+                "namespace": namespace,
+                "labels": {"app.kubernetes.io/managed-by": "mec-orchestrator"},
+            },
+            owner,
+        ),
         "data": {TLS_CERT: _b64(cert), TLS_KEY: _b64(key)},
     }
     try:
@@ -146,7 +172,13 @@ async def ensure_ca(
     return StoredCa(cert, key, cert, created=True)
 
 
-async def publish_ca(api: client.ApiClient, namespace: str, name: str, ca_pem: bytes) -> bool:
+async def publish_ca(
+    api: client.ApiClient,
+    namespace: str,
+    name: str,
+    ca_pem: bytes,
+    owner: dict[str, Any] | None = None,
+) -> bool:
     """Put the CA certificate in ConfigMap `name` (key `ca.crt`); True if it was written."""
     path = f"/api/v1/namespaces/{namespace}/configmaps/{name}"
     data = {CA_BUNDLE_KEY: ca_pem.decode()}
@@ -162,7 +194,7 @@ async def publish_ca(api: client.ApiClient, namespace: str, name: str, ca_pem: b
                 body = {
                     "apiVersion": "v1",
                     "kind": "ConfigMap",
-                    "metadata": {"name": name, "namespace": namespace},
+                    "metadata": _owned({"name": name, "namespace": namespace}, owner),
                     "data": data,
                 }
                 await _call(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", body)

@@ -180,3 +180,26 @@ def test_the_hosts_file_does_not_depend_on_the_order_of_slices(
     reversed_names = {line.split("\t")[1] for line in hosts_text(slices[::-1]).splitlines()}
     assert names == reversed_names
     assert {f"{name}.ns.svc" for name, _ in services} <= names
+
+
+def test_a_mount_over_the_directory_of_other_sources_comes_after_them() -> None:
+    container = {
+        "name": "c",
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "state", "mountPath": "/var/lib/x"},
+        ],
+    }
+    volumes = [{"name": "tmp", "emptyDir": {}}, {"name": "state", "emptyDir": {}}]
+    plan = plan_container(
+        pod(container, volumes=volumes),
+        container,
+        pod_dir="/tmp/pods/p",
+        service_account_dir=None,
+        hosts_file="/tmp/h",
+    )
+    order = [bind.target for bind in plan.ordered_binds()]
+    assert order[-1] == "/tmp"  # the sources of the others live under /tmp
+    argv = plan.wrap(["x"])
+    script = argv[argv.index("-c") + 1]
+    assert script.index("/var/lib/x") < script.index("/tmp/pods/p/volumes/tmp /tmp")
