@@ -302,13 +302,59 @@ def _all_ready(apps: dict[str, dict[str, Any]]) -> bool:
     return True
 
 
+def run_full(keep: bool, devices: int, compression: float) -> None:
+    """The whole story (story.py): agents, real instances, devices, handovers, incidents."""
+    import asyncio
+    import shutil
+
+    from mec_devtools.demo.story import FullStory, StorySettings
+    from mec_devtools.demo.world import WorldError
+
+    began = time.monotonic()
+    demo_ = Demo(keep)
+    info = demo_.start()
+    workdir = info.state_dir / "demo-run"
+    shutil.rmtree(workdir, ignore_errors=True)
+    settings = StorySettings(devices=devices, compression=compression)
+    try:
+        evidence = asyncio.run(FullStory(info, Path("demo-report"), workdir, settings).run())
+    except (WorldError, TimeoutError) as error:
+        raise DevClusterError(f"{error} (logs in {workdir / 'logs'})") from error
+    finally:
+        if not keep:
+            demo_.cluster.down()
+    click.echo(f"\nreport: demo-report/report.md   (live view was {evidence.live_url})")
+    click.echo(f"the whole demo took {time.monotonic() - began:.0f} s")
+
+
 @click.command()
 @click.option(
     "--keep/--no-keep", default=True, show_default=True, help="Leave the control plane running."
 )
-def demo(keep: bool) -> None:
+@click.option(
+    "--story",
+    type=click.Choice(["placement", "full"]),
+    default="placement",
+    show_default=True,
+    help="placement: two apps placed by a distance stand-in (no agents, about 25 s); full: "
+    "agents, real instances, devices moving on SUMO traces, handovers (docs/demo.md).",
+)
+@click.option(
+    "--devices", type=click.IntRange(1, 40), default=10, show_default=True, help="full story"
+)
+@click.option(
+    "--compression",
+    type=click.FloatRange(0.5, 10.0),
+    default=2.5,
+    show_default=True,
+    help="full story: trace seconds per wall-clock second",
+)
+def demo(keep: bool, story: str, devices: int, compression: float) -> None:
     """Run the demo on a local control plane."""
     try:
-        Demo(keep).run()
+        if story == "full":
+            run_full(keep, devices, compression)
+        else:
+            Demo(keep).run()
     except DevClusterError as error:
         raise click.ClickException(str(error)) from error
