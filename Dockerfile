@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # The project's one image (ghcr.io/mec-orchestrator/mec-orchestrator): the orchestrator
 # (`mec-orchestrator run`), the edge-host agent (`edge-host-agent run`) and the probe reflector
 # (`edge-host-agent reflector`) are its console scripts. Build from the repository's root:
