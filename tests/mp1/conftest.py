@@ -40,11 +40,23 @@ def schema(name: str) -> dict[str, Any]:
     return resolved
 
 
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A loopback port free now and never handed out before in this test process.
+
+    The kernel may give the same ephemeral port to two probes made one after the other (each
+    closed before the next), so two hosts of one test once got the same port; remembering what
+    was handed out rules that out.
+    """
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port: int = probe.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def body_of(response: httpx.Response) -> Any:
