@@ -143,6 +143,7 @@ class FullStory:
             f" points at EUA Melbourne sites, {len(c.starts)} devices, one delay line"
         )
         async with world:
+            await self._wait("the CRDs served", lambda: _served(world), 60)
             await self._clear(world)
             world.start_reflectors()
             world.start_rnis()
@@ -333,22 +334,65 @@ class FullStory:
         )
 
     async def _clear(self, world: DemoWorld) -> None:
-        """The demo's objects of earlier runs (EdgeApps of its namespace, EdgeHosts, Zones)."""
+        """The demo's objects of earlier runs (EdgeApps of its namespace, EdgeHosts, Zones).
+
+        Their finalizers go first: an earlier run that stopped with no orchestrator running
+        would otherwise leave them terminating for ever.
+        """
         objects = client.CustomObjectsApi(world.api)
         namespace = world.settings.namespace
+        unfinalize = [{"op": "remove", "path": "/metadata/finalizers"}]
         apps = await objects.list_namespaced_custom_object(GROUP, VERSION, namespace, "edgeapps")
         for item in apps.get("items", []):
+            name = item["metadata"]["name"]
             with contextlib.suppress(ApiException):
+                if item["metadata"].get("finalizers"):
+                    await objects.patch_namespaced_custom_object(
+                        GROUP, VERSION, namespace, "edgeapps", name, unfinalize
+                    )
                 await objects.delete_namespaced_custom_object(
-                    GROUP, VERSION, namespace, "edgeapps", item["metadata"]["name"]
+                    GROUP, VERSION, namespace, "edgeapps", name
                 )
         for plural in ("edgehosts", "zones"):
             listed = await objects.list_cluster_custom_object(GROUP, VERSION, plural)
             for item in listed.get("items", []):
+                name = item["metadata"]["name"]
                 with contextlib.suppress(ApiException):
-                    await objects.delete_cluster_custom_object(
-                        GROUP, VERSION, plural, item["metadata"]["name"]
-                    )
+                    if item["metadata"].get("finalizers"):
+                        await objects.patch_cluster_custom_object(
+                            GROUP, VERSION, plural, name, unfinalize
+                        )
+                    await objects.delete_cluster_custom_object(GROUP, VERSION, plural, name)
+
+        async def gone() -> bool:
+            left = await objects.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, "edgeapps"
+            )
+            hosts = await objects.list_cluster_custom_object(GROUP, VERSION, "edgehosts")
+            return not left.get("items") and not hosts.get("items")
+
+        await self._wait("earlier demo objects removed", gone, 60)
+
+
+async def _served(world: DemoWorld) -> bool:
+    """Whether the API server lists EdgeApps yet (a CRD's storage starts a moment after)."""
+    objects = client.CustomObjectsApi(world.api)
+    for plural in ("edgehosts", "zones"):
+        try:
+            await objects.list_cluster_custom_object(GROUP, VERSION, plural)
+        except ApiException as error:
+            if error.status in (404, 429, 503):
+                return False
+            raise
+    try:
+        await objects.list_namespaced_custom_object(
+            GROUP, VERSION, world.settings.namespace, "edgeapps"
+        )
+    except ApiException as error:
+        if error.status in (404, 429, 503):
+            return False
+        raise
+    return True
 
 
 async def _app(world: DemoWorld) -> dict[str, Any]:
