@@ -17,6 +17,7 @@ import ipaddress
 import json
 import logging
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+import mec_devtools
 from mec_devtools.runtime import service_account
 from mec_devtools.runtime.api_forward import ApiForwarder
 from mec_devtools.runtime.cluster_names import ClusterNames
@@ -64,6 +66,25 @@ def _prepare_dirs(
     for target in targets:
         if not Path(target).exists():
             Path(target).mkdir(parents=True, exist_ok=True)
+
+
+def project_paths() -> tuple[str, ...]:
+    """What a sandboxed pod of the project's image runs, outermost paths only.
+
+    The interpreter's environment and the project's source tree (an editable install).
+    """
+    candidates = sorted(
+        {
+            str(Path(sys.prefix).resolve()),
+            str(Path(sys.base_prefix).resolve()),
+            str(Path(mec_devtools.__file__).resolve().parents[1]),
+        }
+    )
+    kept: list[str] = []
+    for path in candidates:
+        if not any(Path(path).is_relative_to(outer) for outer in kept):
+            kept.append(path)
+    return tuple(kept)
 
 
 def _read_bytes(path: str | None) -> bytes:
@@ -191,6 +212,7 @@ class PodWorker:
                             str(account_dir) if service_account.wants_token(self.pod) else None
                         ),
                         hosts_file=str(runtime.hosts_file),
+                        keep=project_paths(),
                     )
                 )
             await self._make_volumes(pod_dir, plans)

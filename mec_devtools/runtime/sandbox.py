@@ -26,6 +26,9 @@ SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 ROOT_UID = 0
 
+STAGING = "/run/mec-sandbox"
+"""Where paths a mount would hide are held while it is made (a tmpfs private to the sandbox)."""
+
 
 class SandboxError(ValueError):
     """The pod asks for something the emulated runtime cannot give (the message says what)."""
@@ -51,6 +54,10 @@ class SandboxPlan:
     supplementary_groups: tuple[int, ...] = ()
     drop_privileges: bool = True
     volume_dirs: Mapping[str, str] = field(default_factory=dict)  # volume name -> source dir
+    # Paths that must stay visible, read-only, whatever is mounted over their parents: the
+    # installed project the container runs (a checkout under /tmp must survive an emptyDir at
+    # /tmp).
+    keep: tuple[str, ...] = ()
 
     def ordered_binds(self) -> list[Bind]:
         """The binds in mount order: parents before children.
@@ -73,11 +80,27 @@ class SandboxPlan:
     def wrap(self, argv: Sequence[str]) -> list[str]:
         """Argv run inside the sandbox: mounts first (as root), then the user, then exec."""
         steps = ["set -e"]
+        staged: dict[str, str] = {}
+        if self._hidden_keeps():
+            steps.append(f"mount -t tmpfs -o size=1m,mode=0700 mec-sandbox {STAGING}")
         for bind in self.ordered_binds():
             source, target = shlex.quote(bind.source), shlex.quote(bind.target)
+            hidden = [
+                keep
+                for keep in self.keep
+                if keep not in staged and PurePosixPath(keep).is_relative_to(bind.target)
+            ]
+            for keep in hidden:  # held aside before the mount hides it ...
+                staged[keep] = f"{STAGING}/{len(staged)}"
+                steps.append(f"mkdir -p {staged[keep]}")
+                steps.append(f"mount --bind {shlex.quote(keep)} {staged[keep]}")
             steps.append(f"mount --bind {source} {target}")
             if bind.read_only:
                 steps.append(f"mount -o remount,bind,ro {target}")
+            for keep in hidden:  # ... and put back at its path, read-only
+                steps.append(f"mkdir -p {shlex.quote(keep)}")
+                steps.append(f"mount --bind {staged[keep]} {shlex.quote(keep)}")
+                steps.append(f"mount -o remount,bind,ro {shlex.quote(keep)}")
         if self.read_only_root:
             steps.append("mount -o remount,bind,ro /")
         become: list[str] = []
@@ -109,10 +132,18 @@ class SandboxPlan:
             *argv,
         ]
 
+    def _hidden_keeps(self) -> bool:
+        return any(
+            PurePosixPath(keep).is_relative_to(bind.target)
+            for keep in self.keep
+            for bind in self.binds
+        )
+
     @property
     def mount_targets(self) -> tuple[str, ...]:
         """Paths that must exist on the machine before the mounts (created empty if missing)."""
-        return tuple(bind.target for bind in self.binds)
+        staging = (STAGING,) if self._hidden_keeps() else ()
+        return (*(bind.target for bind in self.binds), *staging)
 
 
 def _security(pod: Mapping[str, Any], container: Mapping[str, Any]) -> dict[str, Any]:
@@ -195,6 +226,7 @@ def plan_container(
     pod_dir: str,
     service_account_dir: str | None,
     hosts_file: str | None,
+    keep: tuple[str, ...] = (),
 ) -> SandboxPlan:
     """The sandbox of one container of pod, its volumes under pod_dir/volumes/<name>.
 
@@ -229,4 +261,5 @@ def plan_container(
         supplementary_groups=tuple(int(g) for g in groups),
         drop_privileges=uid != ROOT_UID or security.get("allowPrivilegeEscalation") is False,
         volume_dirs=volumes,
+        keep=keep,
     )

@@ -203,3 +203,24 @@ def test_a_mount_over_the_directory_of_other_sources_comes_after_them() -> None:
     argv = plan.wrap(["x"])
     script = argv[argv.index("-c") + 1]
     assert script.index("/var/lib/x") < script.index("/tmp/pods/p/volumes/tmp /tmp")
+
+
+def test_the_project_stays_visible_under_an_empty_dir_mounted_over_its_parent() -> None:
+    container = {"name": "c", "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}
+    plan = plan_container(
+        pod(container, volumes=[{"name": "tmp", "emptyDir": {}}]),
+        container,
+        pod_dir="/var/pods/p",
+        service_account_dir=None,
+        hosts_file=None,
+        keep=("/tmp/checkout", "/opt/python"),
+    )
+    argv = plan.wrap(["x"])
+    script = argv[argv.index("-c") + 1].splitlines()
+    held = script.index("mount --bind /tmp/checkout /run/mec-sandbox/0")
+    mounted = script.index("mount --bind /var/pods/p/volumes/tmp /tmp")
+    back = script.index("mount --bind /run/mec-sandbox/0 /tmp/checkout")
+    assert held < mounted < back
+    assert "mount -o remount,bind,ro /tmp/checkout" in script
+    assert not any("/opt/python" in line for line in script)  # nothing hides it
+    assert "/run/mec-sandbox" in plan.mount_targets
