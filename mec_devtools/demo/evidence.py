@@ -12,6 +12,7 @@ update instead of per second). The policy comparison's headline is read from the
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -247,6 +248,8 @@ def markdown(evidence: Evidence, served: list[Served], t0: float, plots: list[st
     judged = [s for s in served if s.one_way_ms is not None]
     within = sum(1 for s in judged if (s.one_way_ms or 0.0) <= evidence.budget_ms)
     source, headline = policy_headline()
+    names = device_names(evidence.records)
+    switches = sum(_switches(p) for p in evidence.records.values() if p.exists())
     lines = [
         "# Demo report (`mec-orchestrator demo --story full`)",
         "",
@@ -260,6 +263,8 @@ def markdown(evidence: Evidence, served: list[Served], t0: float, plots: list[st
         f"- handovers seen by the orchestrator: {len(handovers)} ({_states(handovers)})",
         f"- interruption (completed handovers): p50 {_pct(times, 50)} ms, p90 {_pct(times, 90)}"
         f" ms, max {_pct(times, 100)} ms",
+        f"- instance switches the devices saw: {switches} (the handovers above, and"
+        " re-placements without the state when a host was lost)",
         f"- SLO compliance over the run: {100.0 * within / max(1, len(judged)):.1f} % of"
         f" {len(judged)} acknowledged updates were served within the budget",
         "",
@@ -271,8 +276,9 @@ def markdown(evidence: Evidence, served: list[Served], t0: float, plots: list[st
         "",
         "## Devices (their own records, `mec_devtools.ue.analysis`)",
         "",
-        "| device | sent | applied | lost | duplicated | switches | RTT p50 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| device | sent | applied | lost | duplicated | switches | state restarted at"
+        " | RTT p50 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
         *_device_rows(evidence),
         "",
         "## Every handover",
@@ -280,7 +286,8 @@ def markdown(evidence: Evidence, served: list[Served], t0: float, plots: list[st
         "| s | user | source -> target | state | interruption ms | reason |",
         "|---:|---|---|---|---:|---|",
         *[
-            f"| {float(h.get('started_s') or t0) - t0:.1f} | {h.get('user')} |"
+            f"| {float(h.get('started_s') or t0) - t0:.1f} |"
+            f" {names.get(str(h.get('user')), str(h.get('user'))[:12])} |"
             f" {h.get('source')} -> {h.get('target')} | {h.get('state')} |"
             f" {_ms(h.get('interruption_ms'))} |"
             f" {h.get('reason', '')} |"
@@ -326,8 +333,40 @@ def markdown(evidence: Evidence, served: list[Served], t0: float, plots: list[st
     return "\n".join(lines)
 
 
+def state_restarts(path: Path) -> list[float]:
+    """When the user's record started again (its version not one more than before), Unix s.
+
+    A handover with the state keeps counting; a re-placement without it starts at 1.
+    """
+    answers = [
+        (int(r["version"]), float(r["t_ns"]) / 1e9)
+        for r in read_records(path)
+        if r.get("kind") == "answer" and r.get("applied") and isinstance(r.get("version"), int)
+    ]
+    return [t for (a, _), (b, t) in itertools.pairwise(answers) if b != a + 1]
+
+
+def device_names(records: Mapping[str, Path]) -> dict[str, str]:
+    """App context id -> device name, from each device's `context` records."""
+    names = {}
+    for device, path in records.items():
+        if path.exists():
+            for record in read_records(path):
+                if record.get("kind") == "context" and record.get("contextId"):
+                    names[str(record["contextId"])] = device
+    return names
+
+
 def _ms(value: Any) -> str:
     return "" if value is None else f"{float(value):.1f}"
+
+
+def _at(times: Sequence[float], t0: float) -> str:
+    return ", ".join(f"{t - t0:.0f} s" for t in times) or "none"
+
+
+def _switches(path: Path) -> int:
+    return sum(1 for r in read_records(path) if r.get("kind") == "switch")
 
 
 def _states(handovers: Sequence[Mapping[str, Any]]) -> str:
@@ -348,17 +387,18 @@ def _device_rows(evidence: Evidence) -> list[str]:
     rows = []
     for device, path in sorted(evidence.records.items()):
         if not path.exists():
-            rows.append(f"| {device} | no records | | | | | |")
+            rows.append(f"| {device} | no records | | | | | | |")
             continue
         try:
             result = analyse(read_records(path))
         except ValueError as error:
-            rows.append(f"| {device} | {error} | | | | | |")
+            rows.append(f"| {device} | {error} | | | | | | |")
             continue
         p50 = result.percentiles_ns.get(50.0)
         rows.append(
             f"| {device} | {result.sent} | {result.applied} | {len(result.lost_before_stop)} |"
             f" {len(result.duplicated)} | {len(result.switches)} |"
+            f" {_at(state_restarts(path), evidence.t0)} |"
             f" {'' if p50 is None else f'{p50 / 1e6:.1f}'} |"
         )
     return rows

@@ -123,6 +123,8 @@ class FullStory:
         )
         self.evidence.t0 = time.time()
         self._sampling = True
+        self._available: dict[str, bool] = {}
+        self._instances: list[str] = []
 
     def at(self) -> float:
         return round(time.time() - self.evidence.t0, 1)
@@ -164,7 +166,12 @@ class FullStory:
                 f"{len(c.hosts)} agents started (mTLS), probing {len(c.access_points)} reflectors"
                 f" at {self.settings.world.probe_rate_hz:g}/s each; emulated runtime running"
             )
-            await self._wait("every agent connected", lambda: self._agents(world), 90)
+            await self._wait(
+                "every agent connected and every access point measured",
+                lambda: self._agents(world),
+                90,
+            )
+            self.mark("every agent connected; every (host, access point) RTT measured")
             sampler = asyncio.create_task(self._sample(world))
             try:
                 await self._story(world, objects)
@@ -291,7 +298,9 @@ class FullStory:
         objects = client.CustomObjectsApi(world.api)
         for host in self.cast.hosts:
             body = await objects.get_cluster_custom_object(GROUP, VERSION, "edgehosts", host)
-            if not (body.get("status") or {}).get("agentConnected"):
+            status = body.get("status") or {}
+            measured = status.get("accessPointRtt") or []
+            if not status.get("agentConnected") or len(measured) < len(self.cast.access_points):
                 return False
         return True
 
@@ -320,6 +329,7 @@ class FullStory:
         device_hosts = {
             str(d.get("context_id")): str(d.get("host")) for d in snapshot.get("devices") or []
         }
+        self._tell_changes(snapshot, status)
         self.evidence.samples.append(
             Sample(
                 t=time.time(),
@@ -332,6 +342,25 @@ class FullStory:
                 extra_ms=dict(world.extra_ms),
             )
         )
+
+    def _tell_changes(self, snapshot: dict[str, Any], status: dict[str, Any]) -> None:
+        """What the orchestrator did, on the timeline: hosts lost or back, instances moved."""
+        available = {
+            str(h["name"]): bool(h.get("available"))
+            for h in snapshot.get("hosts") or []
+            if h.get("name") in self.cast.hosts
+        }
+        for host, now in sorted(available.items()):
+            before = self._available.get(host)
+            if before is not None and before != now:
+                state = "available again" if now else "unavailable (its agent is lost)"
+                self.mark(f"orchestrator: {host} {state}")
+        self._available.update(available)
+        instances = sorted(i["host"] for i in status.get("instances") or [])
+        if instances and instances != self._instances:
+            if self._instances:
+                self.mark(f"orchestrator: instances now on {', '.join(instances)}")
+            self._instances = instances
 
     async def _clear(self, world: DemoWorld) -> None:
         """The demo's objects of earlier runs (EdgeApps of its namespace, EdgeHosts, Zones).
@@ -413,5 +442,6 @@ async def _events(world: DemoWorld) -> list[str]:
     for event in listed.items:
         if event.involved_object and event.involved_object.kind == "EdgeApp":
             stamp = event.last_timestamp or event.event_time or event.first_timestamp
-            rows.append((str(stamp), f"{event.reason}: {(event.message or '')[:150]}"))
+            when = stamp.timestamp() if stamp is not None else 0.0
+            rows.append((when, f"{event.reason}: {(event.message or '')[:150]}"))
     return [text for _, text in sorted(rows)]
