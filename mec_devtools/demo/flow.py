@@ -1,4 +1,7 @@
-"""The demo's story, step by step, with a live view on the terminal."""
+"""`mec-orchestrator demo`: its options, and the placement story step by step.
+
+The full story (the default) lives in story.py; this module starts the control plane for both.
+"""
 
 from __future__ import annotations
 
@@ -333,11 +336,12 @@ def run_full(keep: bool, devices: int, compression: float) -> None:
 )
 @click.option(
     "--story",
-    type=click.Choice(["placement", "full"]),
-    default="placement",
+    type=click.Choice(["full", "placement"]),
+    default="full",
     show_default=True,
-    help="placement: two apps placed by a distance stand-in (no agents, about 25 s); full: "
-    "agents, real instances, devices moving on SUMO traces, handovers (docs/demo.md).",
+    help="full: agents, real instances, devices moving on SUMO traces, handovers, incidents "
+    "(about 2.5 min warm, docs/demo.md); placement: two apps placed by a distance-based "
+    "stand-in for the agents (no agents, no devices, about 25 s).",
 )
 @click.option(
     "--devices", type=click.IntRange(1, 40), default=10, show_default=True, help="full story"
