@@ -175,6 +175,7 @@ def _plots(evidence: Evidence, out: Path, served: list[Served], t0: float) -> li
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ModuleNotFoundError as missing:
         raise RuntimeError(
             "the demo's plots need matplotlib: pip install 'mec-orchestrator[demo]'"
@@ -189,6 +190,7 @@ def _plots(evidence: Evidence, out: Path, served: list[Served], t0: float) -> li
     axis.hist(interruptions or [0.0], bins=20, color="tab:blue")
     axis.set_xlabel("interruption (ms): how long the user was fenced")
     axis.set_ylabel("handovers")
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_title(f"{len(interruptions)} handovers with their state (MEC 021)")
     figure.tight_layout()
     figure.savefig(out / "interruptions.png", dpi=110)
