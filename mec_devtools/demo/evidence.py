@@ -136,9 +136,16 @@ def compliance_bins(
 
 
 def policy_headline(results_dir: Path | None = None) -> tuple[str, list[str]]:
-    """(file, lines): the policy comparison's headline from the bench's newest results file."""
-    directory = results_dir or Path(mec_devtools.__file__).resolve().parents[1] / "bench/results"
+    """(file, lines): the policy comparison's headline from the bench's newest results file.
+
+    A run of `python -m bench.policies` writes bench/results/ (not kept in git); without one,
+    the results docs/policies.md quotes are read (docs/results/, kept in git).
+    """
+    root = Path(mec_devtools.__file__).resolve().parents[1]
+    directory = results_dir or root / "bench/results"
     files = sorted(directory.glob("policies-*.json"))
+    if not files and results_dir is None:
+        files = sorted((root / "docs/results").glob("policies-*.json"))
     if not files:
         return ("", ["No policy comparison results found (run `python -m bench.policies`)."])
     data = json.loads(files[-1].read_text())
