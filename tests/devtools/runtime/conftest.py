@@ -6,6 +6,7 @@ They need root (network namespaces); without it they fail with a message rather 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,32 @@ def network(netns_ok: None) -> Iterator[Network]:
     assert leftover_names(net.tag) == []
 
 
+@contextlib.asynccontextmanager
+async def running_runtime(
+    control_plane: ClusterInfo,
+    api: client.ApiClient,
+    namespace: str,
+    network: Network,
+    tmp_path: Path,
+    *,
+    sandbox: bool = False,
+) -> AsyncIterator[Emulated]:
+    """A runtime for edge-a and edge-b; what the test left in namespace is cleared after."""
+    nodes = {name: network.add_node(name.replace("-", "_")) for name in MANAGED}
+    runtime = EmulatedRuntime(
+        kubeconfig=control_plane.kubeconfig,
+        network=network,
+        nodes=nodes,
+        log_dir=tmp_path / "pod-logs",
+        sandbox=sandbox,
+    )
+    async with runtime:
+        try:
+            yield Emulated(runtime, network, nodes)
+        finally:
+            await _clear_namespace(api, namespace)
+
+
 @pytest.fixture
 async def emulated(
     control_plane: ClusterInfo,
@@ -55,18 +82,8 @@ async def emulated(
     network: Network,
     tmp_path: Path,
 ) -> AsyncIterator[Emulated]:
-    nodes = {name: network.add_node(name.replace("-", "_")) for name in MANAGED}
-    runtime = EmulatedRuntime(
-        kubeconfig=control_plane.kubeconfig,
-        network=network,
-        nodes=nodes,
-        log_dir=tmp_path / "pod-logs",
-    )
-    async with runtime:
-        try:
-            yield Emulated(runtime, network, nodes)
-        finally:
-            await _clear_namespace(api, namespace)
+    async with running_runtime(control_plane, api, namespace, network, tmp_path) as world:
+        yield world
 
 
 async def _clear_namespace(api: client.ApiClient, namespace: str) -> None:

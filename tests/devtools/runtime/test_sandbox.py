@@ -19,9 +19,9 @@ import pytest
 from kubernetes_asyncio import client
 
 from mec_devtools.devcluster import ClusterInfo
-from mec_devtools.runtime import PROJECT_IMAGE_PREFIX, EmulatedRuntime
+from mec_devtools.runtime import PROJECT_IMAGE_PREFIX
 from mec_devtools.sim.network import Network
-from tests.devtools.runtime.conftest import MANAGED, Emulated, get_pod
+from tests.devtools.runtime.conftest import MANAGED, Emulated, get_pod, running_runtime
 from tests.helpers import as_model, eventually
 
 IMAGE = f"{PROJECT_IMAGE_PREFIX}probe:dev"
@@ -69,21 +69,10 @@ async def sandboxed(
     network: Network,
     tmp_path: Path,
 ) -> AsyncIterator[Emulated]:
-    nodes = {name: network.add_node(name.replace("-", "_")) for name in MANAGED}
-    runtime = EmulatedRuntime(
-        kubeconfig=control_plane.kubeconfig,
-        network=network,
-        nodes=nodes,
-        log_dir=tmp_path / "pod-logs",
-        sandbox=True,
-    )
-    async with runtime:
-        try:
-            yield Emulated(runtime, network, nodes)
-        finally:
-            await client.CoreV1Api(api).delete_collection_namespaced_pod(
-                namespace, grace_period_seconds=0
-            )
+    async with running_runtime(
+        control_plane, api, namespace, network, tmp_path, sandbox=True
+    ) as world:
+        yield world
 
 
 def probe_pod(name: str) -> dict[str, Any]:
