@@ -106,9 +106,12 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def run_kubectl(info: ClusterInfo, *args: str) -> subprocess.CompletedProcess[str]:
+def run_kubectl(
+    info: ClusterInfo, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(info.binaries["kubectl"]), "--kubeconfig", str(info.kubeconfig), *args],
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,

@@ -34,6 +34,7 @@ from mec_devtools.devcluster.nodes import node_manifest
 from mec_devtools.runtime import EmulatedRuntime
 from mec_devtools.sim.network import Network, cleanup_leftovers, leftover_names
 from mec_devtools.sim.network.netns import missing_capabilities
+from tests import conftest
 from tests.helm.chart import CHART, NAMESPACE, RELEASE, helm
 
 EDGE_HOSTS = ("edge-a", "edge-b")
@@ -90,21 +91,11 @@ def network() -> Iterator[Network]:
     assert leftover_names(net.tag) == []
 
 
-def kubectl_binary(info: ClusterInfo) -> str:
-    return str(info.binaries["kubectl"])
-
-
 def run_kubectl(
     info: ClusterInfo, *args: str, stdin: str | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [kubectl_binary(info), "--kubeconfig", str(info.kubeconfig), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """The cluster's kubectl (tests/conftest.py); a failure fails the step unless check=False."""
+    done = conftest.run_kubectl(info, *args, stdin=stdin)
     if check and done.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
     return done
